@@ -1,0 +1,16 @@
+//! The outside world, behind the ports that `domain` defines.
+//!
+//! Layout:
+//! - [`sql`]: the relational store, one implementation of `AccountStore` and
+//!   `SessionStore` over SQLite (embedded default) and PostgreSQL.
+//! - [`mail`]: account e-mail templates and the mailers that deliver them
+//!   (`.eml` files in an outbox directory, or SMTP).
+//! - [`password`]: argon2id hashing, off the async runtime.
+//! - [`ratelimit`]: the in-process failed-login limiter.
+//! - [`clock`]: the system clock.
+
+pub mod clock;
+pub mod mail;
+pub mod password;
+pub mod ratelimit;
+pub mod sql;

@@ -1,0 +1,25 @@
+//! The marketplace's model and rules, with no I/O.
+//!
+//! Everything here is plain data and pure functions: values are parsed once
+//! into types that cannot hold an invalid state, and the traits in [`ports`]
+//! describe what the outside world must provide. Adapters implement the ports;
+//! the gateway converts wire types into these types at the edge.
+//!
+//! Layout:
+//! - [`ids`]: typed identifiers.
+//! - [`validation`]: field-level validation errors shared by every parser.
+//! - [`account`]: users, roles, e-mail addresses, usernames, passwords, profiles.
+//! - [`seller`]: the seller profile a buyer creates to start selling.
+//! - [`auth`]: sessions, one-time tokens and their lifetimes.
+//! - [`mail`]: the account e-mails the marketplace sends.
+//! - [`error`]: the closed set of error codes clients see.
+//! - [`ports`]: traits for stores, mail, rate limiting and time.
+
+pub mod account;
+pub mod auth;
+pub mod error;
+pub mod ids;
+pub mod mail;
+pub mod ports;
+pub mod seller;
+pub mod validation;

@@ -1,0 +1,168 @@
+//! What the marketplace needs from the outside world. Adapters implement these
+//! traits; the gateway holds them as `Arc<dyn Trait>`, chosen by configuration.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::account::{Email, NewUser, ProfileUpdate, User, Username};
+use crate::auth::{NewSession, OneTimeToken, Rotation, Session, TokenPurpose};
+use crate::ids::{SessionId, UserId};
+use crate::mail::AccountMail;
+use crate::seller::SellerProfile;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is already taken; names what (`email`, `username`,
+    /// `seller_profile`).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    /// The backend failed; the text is for logs, never for clients.
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+/// A seller profile with its bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SellerProfileRecord {
+    pub user_id: UserId,
+    pub profile: SellerProfile,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Accounts, seller profiles and one-time tokens.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Succeeds when the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a new account. `Conflict("email")` or `Conflict("username")`
+    /// when either is taken, whatever its case.
+    async fn create_user(&self, user: &NewUser) -> Result<User, StoreError>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// Applies the fields that are set; `NotFound` for an unknown or deleted account.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        update: &ProfileUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError>;
+    /// Records the first verification; a second one keeps the first time.
+    async fn mark_email_verified(&self, id: UserId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn set_suspended(
+        &self,
+        id: UserId,
+        suspended: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Replaces everything personal with tombstones, deletes the seller
+    /// profile and outstanding tokens, and marks the account deleted. The row
+    /// and its id stay, so other users' records that point to it stay intact.
+    async fn anonymise_user(&self, id: UserId, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// `Conflict("seller_profile")` if the user already has one.
+    async fn create_seller_profile(
+        &self,
+        user_id: UserId,
+        profile: &SellerProfile,
+        now: DateTime<Utc>,
+    ) -> Result<SellerProfileRecord, StoreError>;
+    /// `NotFound` if the user has none.
+    async fn update_seller_profile(
+        &self,
+        user_id: UserId,
+        profile: &SellerProfile,
+        now: DateTime<Utc>,
+    ) -> Result<SellerProfileRecord, StoreError>;
+    async fn seller_profile(
+        &self,
+        user_id: UserId,
+    ) -> Result<Option<SellerProfileRecord>, StoreError>;
+
+    async fn insert_token(&self, token: &OneTimeToken) -> Result<(), StoreError>;
+    /// Marks the token used and returns its owner, if it exists, has this
+    /// purpose, is unused and has not expired at `now`. Atomic: of two
+    /// concurrent calls with one token, at most one gets the owner.
+    async fn consume_token(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Invalidates every unused token of this purpose for the user.
+    async fn delete_tokens(&self, user_id: UserId, purpose: TokenPurpose)
+        -> Result<(), StoreError>;
+}
+
+/// Login sessions and their rotating refresh tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, session: &NewSession) -> Result<Session, StoreError>;
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+    /// Consumes the presented refresh token and stores `next_token_hash` in
+    /// its place, extending the session to `expires_at`. Reuse of a consumed
+    /// token revokes the whole session. Atomic per token.
+    async fn rotate(
+        &self,
+        presented_hash: &str,
+        next_token_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes one session; revoking twice is not an error.
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Revokes the session a refresh token belongs to, returning it.
+    async fn revoke_by_token(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionId>, StoreError>;
+    /// Revokes every active session of the user except `except`; returns how many.
+    async fn revoke_all_for_user(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Every session of the user, newest first.
+    async fn sessions_for_user(&self, user_id: UserId) -> Result<Vec<Session>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail delivery failed: {0}")]
+pub struct MailError(pub String);
+
+/// Delivers account e-mails.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, to: &Email, mail: &AccountMail) -> Result<(), MailError>;
+}
+
+/// Counts failed logins per key (an account, a client address) and blocks a
+/// key that failed too often.
+#[async_trait]
+pub trait LoginLimiter: Send + Sync {
+    /// `Err(retry_after)` while the key is blocked.
+    async fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration>;
+    async fn record_failure(&self, key: &str, now: DateTime<Utc>);
+    /// Forgets the key's failures, after a successful login.
+    async fn clear(&self, key: &str);
+}
+
+/// The time, so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
