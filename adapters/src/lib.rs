@@ -7,6 +7,7 @@
 //!   (`.eml` files in an outbox directory, or SMTP).
 //! - [`password`]: argon2id hashing, off the async runtime.
 //! - [`ratelimit`]: the in-process failed-login limiter.
+//! - [`token`]: opaque secret tokens and their stored hashes.
 //! - [`clock`]: the system clock.
 
 pub mod clock;
@@ -14,3 +15,4 @@ pub mod mail;
 pub mod password;
 pub mod ratelimit;
 pub mod sql;
+pub mod token;

@@ -12,6 +12,10 @@ pub enum ErrorCode {
     /// Authenticated, but not allowed to do this.
     Forbidden,
     NotFound,
+    MethodNotAllowed,
+    /// A single-use or refresh token that is unknown, expired or already used.
+    InvalidToken,
+    UnsupportedMediaType,
     /// The request conflicts with existing state (a duplicate).
     Conflict,
     PayloadTooLarge,
@@ -30,6 +34,9 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::ValidationFailed => "validation_failed",

@@ -25,6 +25,17 @@ pub enum LanguageLevel {
     Native,
 }
 
+impl LanguageLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Basic => "basic",
+            Self::Conversational => "conversational",
+            Self::Fluent => "fluent",
+            Self::Native => "native",
+        }
+    }
+}
+
 impl FromStr for LanguageLevel {
     type Err = ();
 
@@ -109,15 +120,6 @@ pub struct CertificateInput {
 
 impl From<&SellerProfile> for SellerProfileInput {
     fn from(profile: &SellerProfile) -> Self {
-        let level = |level: LanguageLevel| {
-            match level {
-                LanguageLevel::Basic => "basic",
-                LanguageLevel::Conversational => "conversational",
-                LanguageLevel::Fluent => "fluent",
-                LanguageLevel::Native => "native",
-            }
-            .to_string()
-        };
         Self {
             full_name: profile.full_name.clone(),
             one_liner: profile.one_liner.clone(),
@@ -127,7 +129,7 @@ impl From<&SellerProfile> for SellerProfileInput {
                 .iter()
                 .map(|l| LanguageInput {
                     language: l.language.clone(),
-                    level: level(l.level),
+                    level: l.level.as_str().to_string(),
                 })
                 .collect(),
             skills: profile.skills.clone(),

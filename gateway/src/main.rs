@@ -1,1 +1,116 @@
-fn main() {}
+//! The `marketplace` binary.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use domain::account::{Email, NewUser, Password, Role, Username};
+use domain::ids::UserId;
+use gateway::config::Settings;
+use gateway::AppState;
+
+/// A real-time freelance marketplace.
+///
+/// With no configuration, `marketplace` serves a complete marketplace on
+/// http://127.0.0.1:8080, keeping its SQLite database, outgoing e-mail and
+/// keys in ./data. Settings come from a TOML file and `MARKETPLACE_*`
+/// environment variables; see marketplace.example.toml.
+#[derive(Debug, Parser)]
+#[command(name = "marketplace", version)]
+struct Cli {
+    /// Settings file (TOML). Default: ./marketplace.toml if it exists.
+    #[arg(long, global = true, env = "MARKETPLACE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the marketplace server (the default). Applies pending database
+    /// migrations first, then serves until SIGTERM or Ctrl-C.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an administrator account with a verified address. The password
+    /// is asked for on a terminal, or read as one line from standard input.
+    CreateAdmin {
+        /// The admin's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The admin's username (3 to 30 of a-z 0-9 _ -).
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("reading settings")?;
+    gateway::telemetry::init(&settings.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            // Building the state connects and migrates.
+            let state = AppState::build(settings).await?;
+            state.store.close().await;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::CreateAdmin { email, username } => create_admin(settings, &email, &username).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.server.listen;
+    let state = AppState::build(settings).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    gateway::run(listener, state, gateway::shutdown_signal()).await
+}
+
+async fn create_admin(settings: Settings, email: &str, username: &str) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {}", e.message))?;
+    let username =
+        Username::parse(username).map_err(|e| anyhow::anyhow!("username {}", e.message))?;
+    let password = read_password()?;
+    let state = AppState::build(settings).await?;
+    let now = state.clock.now();
+    let password_hash = state.hasher.hash(&password).await?;
+    let user = state
+        .accounts
+        .create_user(&NewUser {
+            id: UserId::new(),
+            email,
+            username,
+            password_hash,
+            role: Role::Admin,
+            email_verified_at: Some(now),
+            created_at: now,
+        })
+        .await
+        .context("creating the admin account")?;
+    state.store.close().await;
+    println!("created admin {} ({})", user.username, user.id);
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<Password> {
+    let parse = |raw: &str| {
+        Password::parse("password", raw).map_err(|e| anyhow::anyhow!("password {}", e.message))
+    };
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let password = parse(&first)?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        anyhow::ensure!(first == second, "the passwords do not match");
+        Ok(password)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        parse(line.trim_end_matches(['\r', '\n']))
+    }
+}

@@ -1,0 +1,303 @@
+//! Typed settings. Defaults give the embedded marketplace; a TOML file and
+//! then `MARKETPLACE_`-prefixed environment variables override them, with
+//! `__` between section and key (`MARKETPLACE_DATABASE__URL`). See
+//! `marketplace.example.toml` for every setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "MARKETPLACE_";
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub mail: MailSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Base address users reach the marketplace at; e-mail links start with it.
+    pub public_url: String,
+    /// Where the embedded defaults keep their files (database, outbox, keys).
+    pub data_dir: PathBuf,
+    /// Take the client address from the last `X-Forwarded-For` entry (set
+    /// this only behind a proxy that appends it).
+    pub trust_forwarded_for: bool,
+    /// Seconds to let in-flight requests finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            trust_forwarded_for: false,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// Empty: an SQLite file in the data directory. `postgres://...` switches
+    /// to PostgreSQL. May hold a password, so it is never printed.
+    #[serde(serialize_with = "expose")]
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from(String::new()),
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// Key that signs access tokens (at least 32 bytes). Empty: a random key
+    /// is generated once and kept in `<data_dir>/token-secret`.
+    #[serde(serialize_with = "expose")]
+    pub token_secret: SecretString,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU.
+    pub max_concurrent_hashes: usize,
+    /// Failed logins per account within the window before it is locked out.
+    pub account_max_failures: u32,
+    /// Failed logins per client address within the window before it is locked out.
+    pub address_max_failures: u32,
+    pub failure_window_secs: u64,
+    pub lockout_secs: u64,
+    /// Account e-mails (verification, reset) one account may trigger per window.
+    pub mail_per_account_per_hour: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            token_secret: SecretString::from(String::new()),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 0,
+            account_max_failures: 5,
+            address_max_failures: 50,
+            failure_window_secs: 15 * 60,
+            lockout_secs: 15 * 60,
+            mail_per_account_per_hour: 5,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Write `.eml` files to the outbox directory and log their links.
+    #[default]
+    File,
+    Smtp,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTlsMode {
+    None,
+    #[default]
+    Starttls,
+    Tls,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub from: String,
+    /// Empty: `<data_dir>/outbox`.
+    pub outbox_dir: PathBuf,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTlsMode,
+    pub smtp_username: Option<String>,
+    #[serde(serialize_with = "expose_option")]
+    pub smtp_password: Option<SecretString>,
+    pub smtp_timeout_secs: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            from: "Marketplace <no-reply@marketplace.localhost>".into(),
+            outbox_dir: PathBuf::new(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_tls: SmtpTlsMode::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `gateway=debug,sqlx=warn`); `RUST_LOG` wins.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            filter: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+// Serialising settings only feeds figment's defaults; the values never
+// reach a log because `Debug` on `SecretString` stays redacted.
+fn expose<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose_secret())
+}
+
+fn expose_option<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_some(secret.expose_secret()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file if given (or `marketplace.toml` if it
+    /// exists), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file("marketplace.toml")),
+        }
+        figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// Where the database lives: the configured URL, or the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.expose_secret().trim();
+        if url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("marketplace.db").display()
+            )
+        } else {
+            url.to_string()
+        }
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        if self.mail.outbox_dir.as_os_str().is_empty() {
+            self.server.data_dir.join("outbox")
+        } else {
+            self.mail.outbox_dir.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_marketplace() {
+        let settings = Settings::default();
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.database_url(), "sqlite://data/marketplace.db");
+        assert_eq!(settings.outbox_dir(), PathBuf::from("data/outbox"));
+        assert_eq!(settings.mail.transport, MailTransport::File);
+    }
+
+    #[test]
+    fn environment_overrides_with_one_prefix() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MARKETPLACE_SERVER__LISTEN", "0.0.0.0:9000");
+            jail.set_env("MARKETPLACE_DATABASE__URL", "postgres://u:hunter2@db/m");
+            jail.set_env("MARKETPLACE_LOG__FORMAT", "json");
+            let settings = Settings::load(None).map_err(|e| *e)?;
+            assert_eq!(settings.server.listen.to_string(), "0.0.0.0:9000");
+            assert_eq!(settings.database_url(), "postgres://u:hunter2@db/m");
+            assert_eq!(settings.log.format, LogFormat::Json);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_file_sits_between_defaults_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "[server]\nlisten = \"127.0.0.1:7000\"\n[mail]\ntransport = \"smtp\"\n",
+            )?;
+            jail.set_env("MARKETPLACE_SERVER__LISTEN", "127.0.0.1:7001");
+            let settings = Settings::load(Some(Path::new("custom.toml"))).map_err(|e| *e)?;
+            assert_eq!(settings.server.listen.to_string(), "127.0.0.1:7001");
+            assert_eq!(settings.mail.transport, MailTransport::Smtp);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MARKETPLACE_DATABASE__URL", "postgres://u:hunter2@db/m");
+            jail.set_env(
+                "MARKETPLACE_AUTH__TOKEN_SECRET",
+                "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t",
+            );
+            jail.set_env("MARKETPLACE_MAIL__SMTP_PASSWORD", "mailpass");
+            let printed = format!("{:?}", Settings::load(None).map_err(|e| *e)?);
+            assert!(!printed.contains("hunter2"));
+            assert!(!printed.contains("s3cr3t"));
+            assert!(!printed.contains("mailpass"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP routes, one module per resource. Each module's `router()` carries
+//! its OpenAPI description along with the handlers.
+
+pub mod auth;
+pub mod me;
+pub mod ops;
+pub mod seller;
+pub mod users;

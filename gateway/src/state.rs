@@ -1,0 +1,197 @@
+//! Everything a request handler can reach, built once from [`Settings`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters::clock::SystemClock;
+use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
+use adapters::password::{Argon2Cost, PasswordHasher};
+use adapters::ratelimit::{InMemoryLimiter, LimitPolicy};
+use adapters::sql::SqlStore;
+use anyhow::Context as _;
+use chrono::TimeDelta;
+use domain::account::Email;
+use domain::mail::AccountMail;
+use domain::ports::{AccountStore, Clock, LoginLimiter, Mailer, SessionStore};
+use secrecy::ExposeSecret;
+use tracing::Instrument as _;
+
+use crate::config::{MailTransport, Settings, SmtpTlsMode};
+use crate::tokens::AccessTokens;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub hasher: PasswordHasher,
+    pub tokens: Arc<AccessTokens>,
+    /// Failed logins per account.
+    pub account_limiter: Arc<dyn LoginLimiter>,
+    /// Failed logins per client address.
+    pub address_limiter: Arc<dyn LoginLimiter>,
+    /// Account e-mails (verification, reset) per account.
+    pub mail_limiter: Arc<dyn LoginLimiter>,
+    pub clock: Arc<dyn Clock>,
+    pub store: SqlStore,
+}
+
+impl AppState {
+    /// Connects to the database (running migrations), opens the mailer and
+    /// loads or creates the token key.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.server.data_dir).with_context(|| {
+            format!(
+                "creating the data directory {}",
+                settings.server.data_dir.display()
+            )
+        })?;
+        let store = SqlStore::connect(&settings.database_url(), settings.database.max_connections)
+            .await
+            .context("connecting to the database")?;
+        store
+            .migrate()
+            .await
+            .context("running database migrations")?;
+        tracing::info!(backend = store.backend(), "database ready");
+
+        let mailer: Arc<dyn Mailer> = match settings.mail.transport {
+            MailTransport::File => {
+                let outbox = settings.outbox_dir();
+                tracing::info!(outbox = %outbox.display(), "e-mails are written to the outbox directory");
+                Arc::new(
+                    FileMailer::new(outbox, &settings.mail.from)
+                        .context("configuring the mail outbox")?,
+                )
+            }
+            MailTransport::Smtp => Arc::new(
+                SmtpMailer::new(SmtpSettings {
+                    host: settings.mail.smtp_host.clone(),
+                    port: settings.mail.smtp_port,
+                    tls: match settings.mail.smtp_tls {
+                        SmtpTlsMode::None => SmtpTls::None,
+                        SmtpTlsMode::Starttls => SmtpTls::StartTls,
+                        SmtpTlsMode::Tls => SmtpTls::Tls,
+                    },
+                    username: settings.mail.smtp_username.clone(),
+                    password: settings.mail.smtp_password.clone(),
+                    from: settings.mail.from.clone(),
+                    timeout: Duration::from_secs(settings.mail.smtp_timeout_secs),
+                })
+                .context("configuring SMTP")?,
+            ),
+        };
+
+        let auth = &settings.auth;
+        let concurrent = match auth.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let hasher = PasswordHasher::new(
+            Argon2Cost {
+                memory_kib: auth.argon2_memory_kib,
+                iterations: auth.argon2_iterations,
+                parallelism: auth.argon2_parallelism,
+            },
+            concurrent,
+        )
+        .context("configuring argon2id")?;
+
+        let secret = token_secret(&settings)?;
+        let ttl = TimeDelta::seconds(i64::try_from(auth.access_token_ttl_secs).unwrap_or(i64::MAX));
+        let window = Duration::from_secs(auth.failure_window_secs);
+        let lockout = Duration::from_secs(auth.lockout_secs);
+        let limiter = |max_failures| {
+            Arc::new(InMemoryLimiter::new(LimitPolicy {
+                max_failures,
+                window,
+                lockout,
+            })) as Arc<dyn LoginLimiter>
+        };
+        let hour = Duration::from_secs(3600);
+        Ok(Self {
+            accounts: Arc::new(store.clone()),
+            sessions: Arc::new(store.clone()),
+            mailer,
+            hasher,
+            tokens: Arc::new(AccessTokens::new(&secret, ttl)),
+            account_limiter: limiter(auth.account_max_failures),
+            address_limiter: limiter(auth.address_max_failures),
+            mail_limiter: Arc::new(InMemoryLimiter::new(LimitPolicy {
+                max_failures: auth.mail_per_account_per_hour,
+                window: hour,
+                lockout: hour,
+            })),
+            clock: Arc::new(SystemClock),
+            store,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// Sends an account e-mail in the background: a slow or failing mail
+    /// server never fails or slows the request that triggered it.
+    pub fn send_mail(&self, to: Email, mail: AccountMail) {
+        let mailer = self.mailer.clone();
+        tokio::spawn(
+            async move {
+                if let Err(error) = mailer.send(&to, &mail).await {
+                    tracing::error!(%error, kind = mail.kind(), "sending account e-mail failed");
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+    }
+
+    /// A link into the web client, e.g. `/verify-email?token=...`.
+    pub fn link(&self, path: &str, token: &str) -> String {
+        format!(
+            "{}{}?token={}",
+            self.settings.server.public_url.trim_end_matches('/'),
+            path,
+            token
+        )
+    }
+
+    pub fn refresh_ttl(&self) -> TimeDelta {
+        TimeDelta::days(i64::try_from(self.settings.auth.refresh_token_ttl_days).unwrap_or(3650))
+    }
+}
+
+/// The configured key, or one generated on first start and kept in the data
+/// directory so restarts do not log everyone out.
+fn token_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
+    let configured = settings.auth.token_secret.expose_secret();
+    if !configured.is_empty() {
+        anyhow::ensure!(
+            configured.len() >= 32,
+            "auth.token_secret must be at least 32 bytes"
+        );
+        return Ok(configured.as_bytes().to_vec());
+    }
+    let path = settings.server.data_dir.join("token-secret");
+    if path.exists() {
+        let secret = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(secret.len() >= 32, "{} is too short", path.display());
+        return Ok(secret);
+    }
+    let secret = adapters::token::generate().into_bytes();
+    write_private(&path, &secret)?;
+    tracing::info!(path = %path.display(), "generated a new token signing key");
+    Ok(secret)
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
