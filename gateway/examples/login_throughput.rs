@@ -48,7 +48,11 @@ async fn main() -> anyhow::Result<()> {
         .json(&serde_json::json!({"email": "bench@example.com", "username": "bench", "password": password}))
         .send()
         .await?;
-    anyhow::ensure!(response.status() == 201, "register failed: {}", response.status());
+    anyhow::ensure!(
+        response.status() == 201,
+        "register failed: {}",
+        response.status()
+    );
 
     let running = Arc::new(AtomicBool::new(true));
     let started = Instant::now();

@@ -640,6 +640,11 @@ async fn change_password(
         .accounts
         .set_password_hash(auth.user.id, &password_hash, now)
         .await?;
+    // A reset link mailed before the change must not undo it.
+    state
+        .accounts
+        .delete_tokens(auth.user.id, TokenPurpose::ResetPassword)
+        .await?;
     let ended = state
         .sessions
         .revoke_all_for_user(auth.user.id, Some(auth.session_id), now)

@@ -1,0 +1,903 @@
+//! The harness: a fresh database per test (a SQLite file in a temporary
+//! directory, or a new PostgreSQL database dropped afterwards), the real
+//! server started with [`gateway::run`] on port 0, a manual clock, the real
+//! file mailer, and typed client helpers.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::panic::resume_unwind;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
+use domain::ids::UserId;
+use domain::ports::Clock;
+use gateway::config::Settings;
+use gateway::AppState;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sqlx::{Connection as _, Executor as _, PgConnection};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// Generates `mod sqlite` and `mod postgres`, each with one test per
+/// scenario. A scenario is `async fn name(app: TestApp)` in the invoking
+/// module; `name with configure` first applies `fn configure(&mut Settings)`
+/// to the test settings.
+macro_rules! backend_tests {
+    ($($name:ident $(with $configure:ident)?),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::helpers::run_scenario(
+                        crate::helpers::Backend::Sqlite,
+                        &[$(super::$configure as crate::helpers::Configure)?],
+                        super::$name,
+                    )
+                    .await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::helpers::run_scenario(
+                        crate::helpers::Backend::Postgres,
+                        &[$(super::$configure as crate::helpers::Configure)?],
+                        super::$name,
+                    )
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+/// Where the PostgreSQL tests find a server they may create databases on.
+pub const POSTGRES_URL_VAR: &str = "MARKETPLACE_TEST_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The password every helper-made account has.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// `auth.account_max_failures` in the test settings.
+pub const ACCOUNT_MAX_FAILURES: u32 = 3;
+
+/// How long a mail may take to appear in the outbox.
+const MAIL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server may take to stop after its shutdown signal.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Changes to the test settings before the server starts.
+pub type Configure = fn(&mut Settings);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A clock that only moves when a test moves it.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    /// Starts at the current second, so JWT timestamps (whole seconds) are exact.
+    pub fn starting_now() -> Self {
+        Self {
+            now: Mutex::new(Utc::now().trunc_subsecs(0)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DateTime<Utc>> {
+        self.now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn advance(&self, by: TimeDelta) {
+        let mut now = self.lock();
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.lock()
+    }
+}
+
+/// The settings every test starts from: everything under `dir`, cheap
+/// argon2, a small per-account login limit.
+pub fn test_settings(dir: &Path, database_url: &str, public_url: &str) -> Settings {
+    let mut settings = Settings::default();
+    settings.server.data_dir = dir.join("data");
+    settings.server.public_url = public_url.to_string();
+    settings.server.shutdown_grace_secs = 5;
+    settings.database.url = SecretString::from(database_url.to_string());
+    settings.database.max_connections = 5;
+    settings.auth.argon2_memory_kib = 1024;
+    settings.auth.argon2_iterations = 1;
+    settings.auth.argon2_parallelism = 1;
+    settings.auth.account_max_failures = ACCOUNT_MAX_FAILURES;
+    settings.mail.outbox_dir = dir.join("outbox");
+    settings
+}
+
+/// Logs to stderr when `TEST_LOG` is set (`TEST_LOG=1 RUST_LOG=debug`).
+fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            gateway::telemetry::init(&Settings::default().log);
+        }
+    });
+}
+
+/// A database that exists for one test.
+enum TestDatabase {
+    /// The embedded default: an SQLite file in the data directory.
+    Sqlite,
+    Postgres {
+        admin: PgConnection,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::Sqlite,
+            Backend::Postgres => {
+                let server = std::env::var(POSTGRES_URL_VAR)
+                    .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
+                let mut admin = PgConnection::connect(&server).await.unwrap_or_else(|e| {
+                    panic!(
+                        "the postgres tests need a PostgreSQL server at {server} \
+                         (set {POSTGRES_URL_VAR} to another one): {e}"
+                    )
+                });
+                let name = format!("test_{}", Uuid::new_v4().simple());
+                admin
+                    .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot create database {name} on {server}: {e}"));
+                let mut url = reqwest::Url::parse(&server)
+                    .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is not a valid URL: {e}"));
+                url.set_path(&format!("/{name}"));
+                Self::Postgres {
+                    admin,
+                    name,
+                    url: url.to_string(),
+                }
+            }
+        }
+    }
+
+    /// Empty for SQLite: the settings then point at the data directory.
+    fn url(&self) -> &str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres { url, .. } => url,
+        }
+    }
+
+    async fn drop_database(self) {
+        if let Self::Postgres {
+            mut admin, name, ..
+        } = self
+        {
+            admin
+                .execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str())
+                .await
+                .unwrap_or_else(|e| panic!("cannot drop database {name}: {e}"));
+            admin.close().await.ok();
+        }
+    }
+}
+
+/// Starts a server on a fresh database, runs `scenario`, then stops the
+/// server and drops the database whatever the outcome, and reports the
+/// scenario's panic.
+pub async fn run_scenario<F, Fut>(backend: Backend, configure: &[Configure], scenario: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    init_logging();
+    let app = spawn_app_with(backend, configure).await;
+    let teardown = app.teardown.clone();
+    let outcome = tokio::spawn(scenario(app)).await;
+    let stopped = teardown.run().await;
+    match outcome {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+        Err(e) => panic!("scenario did not finish: {e}"),
+    }
+    if let Some(Err(e)) = stopped {
+        panic!("the server failed: {e:#}");
+    }
+}
+
+/// Starts a server on a fresh database of `backend` with the test settings.
+/// Call [`TestApp::teardown`] at the end, or the PostgreSQL database stays.
+#[allow(dead_code)]
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// [`spawn_app`], with changes to the test settings.
+pub async fn spawn_app_with(backend: Backend, configure: &[Configure]) -> TestApp {
+    let dir = TempDir::new().expect("create a temporary directory");
+    let database = TestDatabase::create(backend).await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port on 127.0.0.1");
+    let address = format!(
+        "http://{}",
+        listener.local_addr().expect("the listener's address")
+    );
+    let mut settings = test_settings(dir.path(), database.url(), &address);
+    for configure in configure {
+        configure(&mut settings);
+    }
+    let outbox = settings.outbox_dir();
+    let mut state = AppState::build(settings)
+        .await
+        .expect("build the application state");
+    assert_eq!(
+        state.store.backend(),
+        match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    );
+    let clock = Arc::new(ManualClock::starting_now());
+    state.clock = clock.clone();
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(gateway::run(listener, state.clone(), async move {
+        // A dropped sender stops the server too.
+        let _ = shutdown_rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build the http client");
+    TestApp {
+        address,
+        client,
+        state,
+        clock,
+        outbox,
+        teardown: Arc::new(Teardown {
+            shutdown: Mutex::new(Some(shutdown_tx)),
+            task: Mutex::new(Some(task)),
+            database: Mutex::new(Some(database)),
+            dir: Mutex::new(Some(dir)),
+        }),
+        seen_mail: Mutex::new(HashSet::new()),
+    }
+}
+
+/// What a test started and must clean up, shared by the test and the harness.
+pub struct Teardown {
+    shutdown: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
+    database: Mutex<Option<TestDatabase>>,
+    dir: Mutex<Option<TempDir>>,
+}
+
+impl Teardown {
+    /// Signals shutdown and waits (bounded) for `run` to return; `None` if
+    /// it was already stopped.
+    async fn stop_server(&self) -> Option<anyhow::Result<()>> {
+        if let Some(tx) = lock(&self.shutdown).take() {
+            let _ = tx.send(());
+        }
+        let task = lock(&self.task).take()?;
+        match tokio::time::timeout(STOP_TIMEOUT, task).await {
+            Ok(Ok(result)) => Some(result),
+            Ok(Err(e)) => Some(Err(anyhow::anyhow!("the server task failed: {e}"))),
+            Err(_) => Some(Err(anyhow::anyhow!(
+                "the server did not stop within {STOP_TIMEOUT:?} of its shutdown signal"
+            ))),
+        }
+    }
+
+    /// Stops the server, drops the database and removes the directory;
+    /// returns how `run` ended if it was still running.
+    pub async fn run(&self) -> Option<anyhow::Result<()>> {
+        let stopped = self.stop_server().await;
+        let database = lock(&self.database).take();
+        if let Some(database) = database {
+            database.drop_database().await;
+        }
+        drop(lock(&self.dir).take());
+        stopped
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One response: its status, headers and body (JSON, a string if the body
+/// is not JSON, `null` if it is empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "expected status {status}, got {} with {}",
+            self.status, self.body
+        );
+        self.body
+    }
+
+    /// Asserts an error response: its status, its `code` and a message.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(
+            (self.status, self.body["code"].as_str()),
+            (status, Some(code)),
+            "expected {status} {code}, got {} with {}",
+            self.status,
+            self.body
+        );
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "an error has a message: {}",
+            self.body
+        );
+        &self.body
+    }
+
+    /// The `field` of every entry in `fields`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["fields"]
+            .as_array()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .filter_map(|f| f["field"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// An account made by the helpers.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+impl TestUser {
+    pub fn user_id(&self) -> UserId {
+        UserId::from_uuid(self.id)
+    }
+}
+
+/// What a login or refresh hands out.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Tokens {
+    #[track_caller]
+    fn from_body(body: &Value) -> Self {
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| panic!("no {name} in {body}"))
+                .to_string()
+        };
+        assert_eq!(body["token_type"], "Bearer", "{body}");
+        Self {
+            access: field("access_token"),
+            refresh: field("refresh_token"),
+        }
+    }
+}
+
+/// One `.eml` file from the outbox, decoded.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub path: PathBuf,
+    pub to: String,
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+}
+
+impl Mail {
+    /// The first link in the text that starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> Option<String> {
+        let start = self.text.find(prefix)?;
+        let link: String = self.text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '<' && *c != '>' && *c != '"')
+            .collect();
+        Some(link)
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`, also the configured public URL.
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The server's state: its stores can be reached directly.
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub outbox: PathBuf,
+    teardown: Arc<Teardown>,
+    seen_mail: Mutex<HashSet<PathBuf>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Sends a request and reads the whole response. Every response must
+    /// carry an `x-request-id`.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("send the request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("read the response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        assert!(
+            headers
+                .get("x-request-id")
+                .is_some_and(|v| !v.as_bytes().is_empty()),
+            "every response has an x-request-id; this {status} has none"
+        );
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.request(method, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(request).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    pub async fn get_json_as(&self, token: &str, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn post_json_as(&self, token: &str, path: &str, body: &Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch_json_as(&self, token: &str, path: &str, body: &Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete_json_as(&self, token: &str, path: &str, body: &Value) -> Reply {
+        self.call(Method::DELETE, path, Some(token), Some(body))
+            .await
+    }
+
+    // --- the API, typed ---
+
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> Reply {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({ "username": username, "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers `<username>@example.com` with [`PASSWORD`].
+    pub async fn register_user(&self, username: &str) -> TestUser {
+        let email = format!("{username}@example.com");
+        let body = self.register(username, &email, PASSWORD).await.expect(201);
+        TestUser {
+            id: body["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("no id in {body}")),
+            username: username.to_lowercase(),
+            email: email.to_lowercase(),
+            password: PASSWORD.to_string(),
+        }
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Reply {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({ "login": login, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login_ok(&self, login: &str, password: &str) -> Tokens {
+        let body = self.login(login, password).await.expect(200);
+        Tokens::from_body(&body)
+    }
+
+    /// A registered, signed-in account whose address is not verified.
+    pub async fn signed_up(&self, username: &str) -> (TestUser, Tokens) {
+        let user = self.register_user(username).await;
+        let tokens = self.login_ok(&user.username, &user.password).await;
+        (user, tokens)
+    }
+
+    /// A registered account that followed its verification link, signed in.
+    pub async fn verified_user(&self, username: &str) -> (TestUser, Tokens) {
+        let user = self.register_user(username).await;
+        self.verify_latest_link(&user.email).await.expect(200);
+        let tokens = self.login_ok(&user.username, &user.password).await;
+        (user, tokens)
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    pub async fn refresh_ok(&self, refresh_token: &str) -> Tokens {
+        let body = self.refresh(refresh_token).await.expect(200);
+        Tokens::from_body(&body)
+    }
+
+    pub async fn me(&self, access_token: &str) -> Reply {
+        self.get_json_as(access_token, "/api/v1/me").await
+    }
+
+    pub async fn forgot_password(&self, email: &str) -> Reply {
+        self.post_json("/api/v1/auth/forgot-password", &json!({ "email": email }))
+            .await
+    }
+
+    pub async fn reset_password(&self, token: &str, password: &str) -> Reply {
+        self.post_json(
+            "/api/v1/auth/reset-password",
+            &json!({ "token": token, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn become_seller(&self, access_token: &str) -> Reply {
+        self.post_json_as(access_token, "/api/v1/me/seller", &seller_profile())
+            .await
+    }
+
+    // --- mail ---
+
+    /// Every mail of `kind` to `to` in the outbox now, oldest first.
+    pub fn mails(&self, kind: &str, to: &str) -> Vec<Mail> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else {
+            return Vec::new();
+        };
+        let marker = format!("-{kind}-");
+        let mut paths: Vec<(PathBuf, std::time::SystemTime)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                !name.starts_with('.') && name.ends_with(".eml") && name.contains(&marker)
+            })
+            .filter_map(|e| {
+                let modified = e.metadata().and_then(|m| m.modified()).ok()?;
+                Some((e.path(), modified))
+            })
+            .collect();
+        // The name starts with a millisecond timestamp; the modification
+        // time separates two mails of one millisecond.
+        paths.sort_by_key(|(path, modified)| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            (
+                name.map(|n| n.split('-').next().unwrap_or("").to_string()),
+                *modified,
+            )
+        });
+        paths
+            .into_iter()
+            .map(|(path, _)| parse_mail(&path))
+            .filter(|mail| mail.to.eq_ignore_ascii_case(to))
+            .collect()
+    }
+
+    /// Waits (bounded) for a mail of `kind` to `to` that no earlier call
+    /// returned, and returns the newest such.
+    pub async fn wait_for_mail(&self, kind: &str, to: &str) -> Mail {
+        let deadline = Instant::now() + MAIL_TIMEOUT;
+        loop {
+            let fresh = {
+                let seen = lock(&self.seen_mail);
+                self.mails(kind, to)
+                    .into_iter()
+                    .rfind(|m| !seen.contains(&m.path))
+            };
+            if let Some(mail) = fresh {
+                let mut seen = lock(&self.seen_mail);
+                for m in self.mails(kind, to) {
+                    seen.insert(m.path);
+                }
+                return mail;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new {kind} mail to {to} in {} within {MAIL_TIMEOUT:?}",
+                self.outbox.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The token of the newest unseen mail of `kind` to `to`, whose link
+    /// must lead to `<public_url><path>?token=`.
+    pub async fn mailed_token(&self, kind: &str, to: &str, path: &str) -> String {
+        let mail = self.wait_for_mail(kind, to).await;
+        let prefix = format!("{}{path}?token=", self.address);
+        let link = mail.link(&prefix).unwrap_or_else(|| {
+            panic!(
+                "no link {prefix}... in {}:\n{}",
+                mail.path.display(),
+                mail.text
+            )
+        });
+        let token = link[prefix.len()..].to_string();
+        assert!(
+            token.len() >= 32
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "a URL-safe token in {link}"
+        );
+        token
+    }
+
+    pub async fn verification_token(&self, email: &str) -> String {
+        self.mailed_token("verify_email", email, "/verify-email")
+            .await
+    }
+
+    pub async fn reset_token(&self, email: &str) -> String {
+        self.mailed_token("reset_password", email, "/reset-password")
+            .await
+    }
+
+    /// Follows the newest unseen verification mail to `email`: posts its
+    /// token to `/auth/verify-email`.
+    pub async fn verify_latest_link(&self, email: &str) -> Reply {
+        let token = self.verification_token(email).await;
+        self.post_json("/api/v1/auth/verify-email", &json!({ "token": token }))
+            .await
+    }
+
+    /// Signals shutdown and waits (bounded) for `run` to return.
+    pub async fn shutdown(&self) -> anyhow::Result<()> {
+        self.teardown
+            .stop_server()
+            .await
+            .unwrap_or_else(|| Err(anyhow::anyhow!("the server was already stopped")))
+    }
+
+    /// Stops the server and drops its database and files.
+    #[allow(dead_code)]
+    pub async fn teardown(self) -> Option<anyhow::Result<()>> {
+        self.teardown.run().await
+    }
+}
+
+/// A complete, valid seller profile.
+pub fn seller_profile() -> Value {
+    json!({
+        "full_name": "Ada Lovelace",
+        "one_liner": "Analytical engines, programmed",
+        "description": "I write programs for machines that do not exist yet.",
+        "languages": [{ "language": "English", "level": "native" }],
+        "skills": ["rust", "mathematics"],
+        "education": [{ "school": "University of London", "degree": "Mathematics", "year": 1990 }],
+        "certificates": [],
+        "links": ["https://example.com/ada"],
+    })
+}
+
+/// Reads an `.eml` the file mailer wrote: headers, and the `text/plain`
+/// part with its transfer encoding undone.
+fn parse_mail(path: &Path) -> Mail {
+    let raw = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .replace("\r\n", "\n");
+    let (head, _) = raw
+        .split_once("\n\n")
+        .unwrap_or_else(|| panic!("{} has no header block", path.display()));
+    let header = |name: &str| header_value(head, name).unwrap_or_default();
+    let to = header("To");
+    let to = to
+        .rsplit_once('<')
+        .map_or(to.as_str(), |(_, rest)| rest.trim_end_matches('>'))
+        .trim()
+        .to_string();
+    Mail {
+        path: path.to_path_buf(),
+        to,
+        subject: header("Subject"),
+        text: text_part(&raw)
+            .unwrap_or_else(|| panic!("{} has no text/plain part:\n{raw}", path.display())),
+    }
+}
+
+/// The unfolded value of the first header called `name`.
+fn header_value(head: &str, name: &str) -> Option<String> {
+    let mut lines = head.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !key.trim().eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let mut value = value.trim().to_string();
+        while let Some(next) = lines.peek() {
+            if next.starts_with([' ', '\t']) {
+                value.push(' ');
+                value.push_str(next.trim());
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        return Some(value);
+    }
+    None
+}
+
+/// The decoded body of the first `text/plain` part of a message or part
+/// (headers, a blank line, the body), looking inside multiparts.
+fn text_part(entity: &str) -> Option<String> {
+    let (head, body) = entity.split_once("\n\n")?;
+    let content_type = header_value(head, "Content-Type").unwrap_or_default();
+    if let Some(boundary) = parameter(&content_type, "boundary") {
+        let delimiter = format!("--{boundary}");
+        return body
+            .split(delimiter.as_str())
+            .skip(1)
+            .take_while(|part| !part.starts_with("--"))
+            .find_map(|part| text_part(part.strip_prefix('\n').unwrap_or(part)));
+    }
+    if !content_type.is_empty() && !content_type.to_ascii_lowercase().starts_with("text/plain") {
+        return None;
+    }
+    let encoding = header_value(head, "Content-Transfer-Encoding")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    Some(match encoding.as_str() {
+        "quoted-printable" => decode_quoted_printable(body),
+        "base64" => decode_base64(body),
+        _ => body.to_string(),
+    })
+}
+
+/// A parameter of a header value such as `multipart/alternative; boundary="x"`.
+fn parameter(value: &str, name: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|param| {
+        let (key, value) = param.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().trim_matches('"').to_string())
+    })
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 3 <= bytes.len() {
+            if let Some(byte) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn decode_base64(body: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in body.bytes() {
+        let Some(value) = ALPHABET.iter().position(|&a| a == c) else {
+            continue;
+        };
+        buffer = (buffer << 6) | u32::try_from(value).unwrap_or(0);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((buffer >> bits) & 0xff).unwrap_or(0));
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `value` has an object key `key` at any depth.
+pub fn has_key(value: &Value, key: &str) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(key) || map.values().any(|v| has_key(v, key)),
+        Value::Array(items) => items.iter().any(|v| has_key(v, key)),
+        _ => false,
+    }
+}
