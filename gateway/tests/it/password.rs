@@ -160,6 +160,10 @@ async fn change_password_needs_the_current_one(app: TestApp) {
     app.me(&other.access).await.expect(200);
     assert!(app.mails("password_changed", &user.email).is_empty());
 
+    // A reset link requested before the change must not work after it.
+    app.forgot_password(&user.email).await.expect(202);
+    let stale_reset = app.reset_token(&user.email).await;
+
     let reply = app
         .post_json_as(
             &current.access,
@@ -185,6 +189,10 @@ async fn change_password_needs_the_current_one(app: TestApp) {
     app.login("alan", PASSWORD)
         .await
         .expect_error(401, "unauthorized");
+    app.login_ok("alan", NEW_PASSWORD).await;
+    app.reset_password(&stale_reset, "a third password")
+        .await
+        .expect_error(400, "invalid_token");
     app.login_ok("alan", NEW_PASSWORD).await;
 }
 
