@@ -135,6 +135,20 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        for field in self
+            .fields
+            .iter()
+            .filter(|field| field.message != self.message)
+        {
+            write!(f, "; {}: {}", field.field, field.message)?;
+        }
+        Ok(())
+    }
+}
+
 impl From<ValidationErrors> for ApiError {
     fn from(errors: ValidationErrors) -> Self {
         Self {

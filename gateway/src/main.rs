@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use domain::account::{Email, NewUser, Password, Role, Username};
-use domain::ids::UserId;
+use domain::account::{Email, Password, Role, Username};
 use gateway::config::Settings;
 use gateway::AppState;
 
@@ -78,21 +77,10 @@ async fn create_admin(settings: Settings, email: &str, username: &str) -> anyhow
         Username::parse(username).map_err(|e| anyhow::anyhow!("username {}", e.message))?;
     let password = read_password()?;
     let state = AppState::build(settings).await?;
-    let now = state.clock.now();
-    let password_hash = state.hasher.hash(&password).await?;
     let user = state
-        .accounts
-        .create_user(&NewUser {
-            id: UserId::new(),
-            email,
-            username,
-            password_hash,
-            role: Role::Admin,
-            email_verified_at: Some(now),
-            created_at: now,
-        })
+        .create_account(email, username, &password, Role::Admin, true)
         .await
-        .context("creating the admin account")?;
+        .map_err(|e| anyhow::anyhow!("creating the admin account: {e}"))?;
     state.store.close().await;
     println!("created admin {} ({})", user.username, user.id);
     Ok(())

@@ -11,13 +11,15 @@ use adapters::ratelimit::{InMemoryLimiter, LimitPolicy};
 use adapters::sql::SqlStore;
 use anyhow::Context as _;
 use chrono::TimeDelta;
-use domain::account::Email;
+use domain::account::{Email, NewUser, Password, Role, User, Username};
+use domain::ids::UserId;
 use domain::mail::AccountMail;
 use domain::ports::{AccountStore, Clock, LoginLimiter, Mailer, SessionStore};
 use secrecy::ExposeSecret;
 use tracing::Instrument as _;
 
 use crate::config::{MailTransport, Settings, SmtpTlsMode};
+use crate::error::ApiResult;
 use crate::tokens::AccessTokens;
 
 #[derive(Clone)]
@@ -128,6 +130,34 @@ impl AppState {
             store,
             settings: Arc::new(settings),
         })
+    }
+
+    /// Hashes the password and stores a new account. Operator-created
+    /// accounts (`verified`) start with a verified address.
+    pub async fn create_account(
+        &self,
+        email: Email,
+        username: Username,
+        password: &Password,
+        role: Role,
+        verified: bool,
+    ) -> ApiResult<User> {
+        let now = self.clock.now();
+        let password_hash = self.hasher.hash(password).await?;
+        let user = self
+            .accounts
+            .create_user(&NewUser {
+                id: UserId::new(),
+                email,
+                username,
+                password_hash,
+                role,
+                email_verified_at: verified.then_some(now),
+                created_at: now,
+            })
+            .await?;
+        tracing::info!(user_id = %user.id, role = role.as_str(), "account created");
+        Ok(user)
     }
 
     /// Sends an account e-mail in the background: a slow or failing mail

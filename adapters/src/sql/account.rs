@@ -15,13 +15,13 @@ use super::{on_pool, store_error, ts, SqlStore};
 
 #[async_trait]
 impl AccountStore for SqlStore {
-    #[tracing::instrument(level = "debug", skip_all, err)]
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
             .map_err(store_error)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user.id), err(level = "debug"))]
     async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
         let row: UserRow = on_pool!(self, pool => {
             sqlx::query_as(concat!(
@@ -44,7 +44,7 @@ impl AccountStore for SqlStore {
         row.try_into()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err(level = "debug"))]
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let row: Option<UserRow> = on_pool!(self, pool => {
             sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
@@ -56,7 +56,7 @@ impl AccountStore for SqlStore {
         row.map(User::try_from).transpose()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, err)]
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         let row: Option<UserRow> = on_pool!(self, pool => {
             sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1"))
@@ -68,7 +68,7 @@ impl AccountStore for SqlStore {
         row.map(User::try_from).transpose()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(username = %username), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(username = %username), err(level = "debug"))]
     async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
         let row: Option<UserRow> = on_pool!(self, pool => {
             sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE username = $1"))
@@ -80,7 +80,7 @@ impl AccountStore for SqlStore {
         row.map(User::try_from).transpose()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err(level = "debug"))]
     async fn update_profile(
         &self,
         id: UserId,
@@ -123,7 +123,7 @@ impl AccountStore for SqlStore {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err(level = "debug"))]
     async fn mark_email_verified(&self, id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let done = on_pool!(self, pool => {
             sqlx::query(
@@ -142,7 +142,7 @@ impl AccountStore for SqlStore {
         found(done)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err(level = "debug"))]
     async fn set_password_hash(
         &self,
         id: UserId,
@@ -162,7 +162,7 @@ impl AccountStore for SqlStore {
         found(done)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id, suspended), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id, suspended), err(level = "debug"))]
     async fn set_suspended(
         &self,
         id: UserId,
@@ -188,7 +188,7 @@ impl AccountStore for SqlStore {
         found(done)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %id), err(level = "debug"))]
     async fn anonymise_user(&self, id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let tombstone = id.as_uuid().simple().to_string();
         let username = format!("deleted-{tombstone}");
@@ -227,7 +227,7 @@ impl AccountStore for SqlStore {
         })
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err(level = "debug"))]
     async fn create_seller_profile(
         &self,
         user_id: UserId,
@@ -258,7 +258,7 @@ impl AccountStore for SqlStore {
         Ok(row.into())
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err(level = "debug"))]
     async fn update_seller_profile(
         &self,
         user_id: UserId,
@@ -290,7 +290,7 @@ impl AccountStore for SqlStore {
         row.map(Into::into).ok_or(StoreError::NotFound)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err(level = "debug"))]
     async fn seller_profile(
         &self,
         user_id: UserId,
@@ -333,7 +333,7 @@ impl AccountStore for SqlStore {
         .map_err(store_error)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(purpose = purpose.as_str()), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(purpose = purpose.as_str()), err(level = "debug"))]
     async fn consume_token(
         &self,
         token_hash: &str,

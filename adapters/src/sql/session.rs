@@ -51,7 +51,7 @@ impl SessionStore for SqlStore {
         })
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(session_id = %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(session_id = %id), err(level = "debug"))]
     async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
         let row: Option<SessionRow> = on_pool!(self, pool => {
             sqlx::query_as(concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = $1"))
@@ -63,7 +63,7 @@ impl SessionStore for SqlStore {
         Ok(row.map(Into::into))
     }
 
-    #[tracing::instrument(level = "debug", skip_all, err)]
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn rotate(
         &self,
         presented_hash: &str,
@@ -148,7 +148,7 @@ impl SessionStore for SqlStore {
         })
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(session_id = %id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(session_id = %id), err(level = "debug"))]
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
@@ -161,7 +161,7 @@ impl SessionStore for SqlStore {
         .map_err(store_error)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, err)]
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn revoke_by_token(
         &self,
         token_hash: &str,
@@ -210,7 +210,7 @@ impl SessionStore for SqlStore {
         .map_err(store_error)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err)]
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user_id), err(level = "debug"))]
     async fn sessions_for_user(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
         let rows: Vec<SessionRow> = on_pool!(self, pool => {
             sqlx::query_as(concat!(

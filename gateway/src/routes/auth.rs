@@ -3,9 +3,9 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use domain::account::{Email, NewUser, Password, Role, User, Username};
+use domain::account::{Email, Password, Role, User, Username};
 use domain::auth::{NewSession, Rotation, TokenPurpose};
-use domain::ids::{SessionId, UserId};
+use domain::ids::SessionId;
 use domain::mail::AccountMail;
 use domain::validation::{FieldError, ValidationErrors};
 use serde::{Deserialize, Serialize};
@@ -134,21 +134,9 @@ async fn register(
     let password = errors.check(Password::parse("password", &body.password));
     let (email, username, password) = errors.finish(|| Some((email?, username?, password?)))?;
 
-    let now = state.clock.now();
-    let password_hash = state.hasher.hash(&password).await?;
     let user = state
-        .accounts
-        .create_user(&NewUser {
-            id: UserId::new(),
-            email,
-            username,
-            password_hash,
-            role: Role::User,
-            email_verified_at: None,
-            created_at: now,
-        })
+        .create_account(email, username, &password, Role::User, false)
         .await?;
-    tracing::info!(user_id = %user.id, "account registered");
     send_verification(&state, &user).await?;
     Ok((StatusCode::CREATED, Json(MeView::new(&user, false))))
 }
