@@ -5,6 +5,8 @@
 //!   `SessionStore` over SQLite (embedded default) and PostgreSQL.
 //! - [`mail`]: account e-mail templates and the mailers that deliver them
 //!   (`.eml` files in an outbox directory, or SMTP).
+//! - [`media`]: gig images: checking uploads (type from the bytes, size and
+//!   pixel limits, a full decode) and the stores (a local directory, or S3).
 //! - [`password`]: argon2id hashing, off the async runtime.
 //! - [`ratelimit`]: the in-process failed-login limiter.
 //! - [`token`]: opaque secret tokens and their stored hashes.
@@ -12,6 +14,7 @@
 
 pub mod clock;
 pub mod mail;
+pub mod media;
 pub mod password;
 pub mod ratelimit;
 pub mod sql;

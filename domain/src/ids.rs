@@ -59,3 +59,7 @@ id_type!(
     /// one login, rotated on every refresh.
     SessionId
 );
+id_type!(
+    /// Identifies a gig.
+    GigId
+);

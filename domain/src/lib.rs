@@ -10,6 +10,8 @@
 //! - [`validation`]: field-level validation errors shared by every parser.
 //! - [`account`]: users, roles, e-mail addresses, usernames, passwords, profiles.
 //! - [`seller`]: the seller profile a buyer creates to start selling.
+//! - [`money`]: integer amounts in a currency.
+//! - [`gig`]: gigs, packages, the category taxonomy and the rule for changing a gig.
 //! - [`auth`]: sessions, one-time tokens and their lifetimes.
 //! - [`mail`]: the account e-mails the marketplace sends.
 //! - [`error`]: the closed set of error codes clients see.
@@ -18,8 +20,10 @@
 pub mod account;
 pub mod auth;
 pub mod error;
+pub mod gig;
 pub mod ids;
 pub mod mail;
+pub mod money;
 pub mod ports;
 pub mod seller;
 pub mod validation;

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::account::{Email, NewUser, ProfileUpdate, User, Username};
 use crate::auth::{NewSession, OneTimeToken, Rotation, Session, TokenPurpose};
-use crate::ids::{SessionId, UserId};
+use crate::gig::{Gig, Taxonomy};
+use crate::ids::{GigId, SessionId, UserId};
 use crate::mail::AccountMail;
 use crate::seller::SellerProfile;
 
@@ -21,6 +22,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("not found")]
     NotFound,
+    /// A versioned write found another version stored: someone else wrote first.
+    #[error("the stored version changed")]
+    VersionConflict,
     /// The backend failed; the text is for logs, never for clients.
     #[error("storage failed: {0}")]
     Backend(String),
@@ -165,4 +169,75 @@ pub trait LoginLimiter: Send + Sync {
 /// The time, so tests can move it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+}
+
+/// A gig whose search index entry is out of date, waiting in the outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub gig_id: GigId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Gigs, the category taxonomy, and the search outbox.
+///
+/// Every gig write also records the gig in the outbox in the same
+/// transaction, so the search index can always catch up with the database.
+#[async_trait]
+pub trait GigStore: Send + Sync {
+    /// The fixed category taxonomy, in display order.
+    async fn taxonomy(&self) -> Result<Taxonomy, StoreError>;
+    /// The gig, including a deleted one (with `deleted_at` set).
+    async fn gig(&self, id: GigId) -> Result<Option<Gig>, StoreError>;
+    /// Inserts the gig (`expected_version: None`; `Conflict("gig")` if the id
+    /// exists) or replaces it if its stored version is `expected_version`
+    /// (else `VersionConflict`; `NotFound` if absent), and appends the gig to
+    /// the outbox, atomically.
+    async fn save_gig(&self, gig: &Gig, expected_version: Option<i64>) -> Result<(), StoreError>;
+    /// The seller's gigs that are not deleted, newest first; only active ones
+    /// when `public_only`.
+    async fn gigs_by_seller(
+        &self,
+        seller: UserId,
+        public_only: bool,
+    ) -> Result<Vec<Gig>, StoreError>;
+    /// Up to `limit` gigs (deleted included) with ids above `after`, by id:
+    /// pages through everything to rebuild the index.
+    async fn gigs_after(&self, after: Option<GigId>, limit: u32) -> Result<Vec<Gig>, StoreError>;
+    /// The oldest outbox entries, up to `limit`.
+    async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Removes handled entries.
+    async fn outbox_ack(&self, ids: &[i64]) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The bytes are not an accepted image; the text says why, for the client.
+    #[error("{0}")]
+    Rejected(String),
+    /// The backend failed; for logs only.
+    #[error("media storage failed: {0}")]
+    Backend(String),
+}
+
+/// Where stored media can be read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaLocation {
+    /// Serve these bytes.
+    Bytes {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
+    /// Redirect the client here (a short-lived signed address).
+    Redirect(String),
+}
+
+/// Stores uploaded media (gig images) by key.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), MediaError>;
+    async fn fetch(&self, key: &str) -> Result<Option<MediaLocation>, MediaError>;
+    /// Deleting a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), MediaError>;
 }

@@ -20,7 +20,105 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub mail: MailSettings,
+    pub gigs: GigSettings,
+    pub media: MediaSettings,
+    pub search: SearchSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct GigSettings {
+    /// Gig shard actors. Changing it moves gigs between shards, which is safe:
+    /// every write carries a version.
+    pub shards: u32,
+    /// Seconds between outbox polls of the search indexer (it is also woken
+    /// by every write).
+    pub outbox_poll_secs: u64,
+}
+
+impl Default for GigSettings {
+    fn default() -> Self {
+        Self {
+            shards: 64,
+            outbox_poll_secs: 2,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    /// Files under `media.dir`, served by the marketplace itself.
+    #[default]
+    Local,
+    /// An S3 bucket; `/media/...` redirects to short-lived signed addresses.
+    S3,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MediaSettings {
+    pub backend: MediaBackend,
+    /// Empty: `<data_dir>/media`.
+    pub dir: PathBuf,
+    /// Largest image upload accepted, bytes.
+    pub max_upload_bytes: usize,
+    /// Largest image accepted, pixels (width times height).
+    pub max_pixels: u64,
+    pub s3_bucket: String,
+    pub s3_region: String,
+    /// Empty: AWS. Set for S3-compatible stores.
+    pub s3_endpoint: String,
+    pub s3_force_path_style: bool,
+    /// Empty: the default AWS credential chain (environment, web identity, instance role).
+    pub s3_access_key_id: String,
+    #[serde(serialize_with = "expose_option")]
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Lifetime of signed media addresses, seconds.
+    pub s3_presign_ttl_secs: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            backend: MediaBackend::Local,
+            dir: PathBuf::new(),
+            max_upload_bytes: 5 * 1024 * 1024,
+            max_pixels: 40_000_000,
+            s3_bucket: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_endpoint: String::new(),
+            s3_force_path_style: false,
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: None,
+            s3_presign_ttl_secs: 900,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SearchSettings {
+    /// Empty: `<data_dir>/search`. The local tantivy index: the whole search
+    /// tier by default, the autocomplete cache and fallback with Elasticsearch.
+    pub index_dir: PathBuf,
+    /// Empty: no Elasticsearch. `http://host:9200` sends searches there.
+    pub elasticsearch_url: String,
+    pub elasticsearch_index: String,
+    /// Past this, a search falls back to the local index.
+    pub elasticsearch_timeout_ms: u64,
+}
+
+impl Default for SearchSettings {
+    fn default() -> Self {
+        Self {
+            index_dir: PathBuf::new(),
+            elasticsearch_url: String::new(),
+            elasticsearch_index: "gigs".into(),
+            elasticsearch_timeout_ms: 800,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -232,12 +330,24 @@ impl Settings {
         }
     }
 
+    pub fn media_dir(&self) -> PathBuf {
+        or_in_data_dir(&self.media.dir, &self.server.data_dir, "media")
+    }
+
+    pub fn search_dir(&self) -> PathBuf {
+        or_in_data_dir(&self.search.index_dir, &self.server.data_dir, "search")
+    }
+
     pub fn outbox_dir(&self) -> PathBuf {
-        if self.mail.outbox_dir.as_os_str().is_empty() {
-            self.server.data_dir.join("outbox")
-        } else {
-            self.mail.outbox_dir.clone()
-        }
+        or_in_data_dir(&self.mail.outbox_dir, &self.server.data_dir, "outbox")
+    }
+}
+
+fn or_in_data_dir(configured: &Path, data_dir: &Path, name: &str) -> PathBuf {
+    if configured.as_os_str().is_empty() {
+        data_dir.join(name)
+    } else {
+        configured.to_path_buf()
     }
 }
 

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::FromRequest;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::error::ErrorCode;
@@ -172,6 +172,10 @@ impl From<StoreError> for ApiError {
                 format!("this {} is already taken", field.replace('_', " ")),
             ),
             StoreError::NotFound => ApiError::not_found("not found"),
+            StoreError::VersionConflict => ApiError::new(
+                ErrorCode::Conflict,
+                "this was changed at the same time by another request, try again",
+            ),
             StoreError::Backend(detail) => ApiError::internal(detail),
         }
     }
@@ -249,3 +253,17 @@ impl<T: Serialize> IntoResponse for Json<T> {
         axum::Json(self.0).into_response()
     }
 }
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(
+            ErrorCode::ValidationFailed,
+            format!("the query string is invalid: {}", rejection.body_text()),
+        )
+    }
+}
+
+/// `axum::extract::Query`, with rejections in the API's error shape.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);

@@ -5,10 +5,12 @@
 //! - [`config`]: typed settings from defaults, a TOML file and `MARKETPLACE_*`.
 //! - [`state`]: [`AppState`], the adapters chosen by configuration.
 //! - [`routes`]: REST handlers under `/api/v1`, with their OpenAPI descriptions.
-//! - [`error`]: the single JSON error shape and its status codes.
+//! - [`error`]: the single JSON error shape and its status codes, and
+//!   the `Json`/`Query` extractors that answer in it.
 //! - [`extract`]: the signed-in user and the client address.
 //! - [`tokens`]: signed short-lived access tokens.
 //! - [`pages`]: the small HTML pages behind e-mailed links.
+//! - [`seed`]: demo data and generated gigs for benchmarks.
 //! - [`telemetry`]: structured logging setup.
 //!
 //! [`run`] serves on a listener it is given until a shutdown future
@@ -19,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod pages;
 pub mod routes;
+pub mod seed;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
@@ -61,6 +64,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "auth", description = "Registration, login, tokens and password recovery"),
         (name = "me", description = "The signed-in account"),
         (name = "users", description = "Public profiles"),
+        (name = "gigs", description = "Gigs, their images and the category taxonomy"),
+        (name = "search", description = "Gig search, suggestions and similar gigs"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -85,14 +90,16 @@ impl Modify for BearerAuth {
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    api_router(config::MediaSettings::default().max_upload_bytes).into_openapi()
 }
 
-fn api_router() -> OpenApiRouter<AppState> {
+fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .merge(routes::auth::router())
         .merge(routes::me::router())
-        .merge(routes::users::router());
+        .merge(routes::users::router())
+        .merge(routes::gigs::router(max_upload_bytes))
+        .merge(routes::search::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .merge(routes::ops::router())
@@ -100,7 +107,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> anyhow::Result<Router> {
-    let (router, spec) = api_router().split_for_parts();
+    let (router, spec) = api_router(state.settings.media.max_upload_bytes).split_for_parts();
     let spec = spec.to_json()?;
     let request_id = header::HeaderName::from_static("x-request-id");
     let router = router
@@ -117,6 +124,7 @@ pub fn app(state: AppState) -> anyhow::Result<Router> {
             }),
         )
         .merge(pages::router())
+        .merge(routes::gigs::media_router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -165,6 +173,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
     let store = state.store.clone();
+    let gig_actors = state.gig_actors.clone();
     let app = app(state)?;
     tracing::info!(address = %listener.local_addr()?, "marketplace listening");
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -188,6 +197,7 @@ pub async fn run(
         result = server => result?,
         () = deadline => tracing::warn!("grace period over, closing remaining connections"),
     }
+    gig_actors.stop();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

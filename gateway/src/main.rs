@@ -34,6 +34,19 @@ enum Command {
     Migrate,
     /// Create an administrator account with a verified address. The password
     /// is asked for on a terminal, or read as one line from standard input.
+    /// Rebuild the search index from the database (the index is also rebuilt
+    /// at start when it is missing or unreadable).
+    Reindex,
+    /// Fill the marketplace with demo data.
+    Seed {
+        /// Believable sellers (with profiles), gigs in every category and
+        /// buyers; every demo account's password is `marketplace-demo`.
+        #[arg(long)]
+        demo: bool,
+        /// Also add this many generated gigs, for benchmarks.
+        #[arg(long, value_name = "GIGS")]
+        bulk: Option<usize>,
+    },
     CreateAdmin {
         /// The admin's e-mail address.
         #[arg(long)]
@@ -59,6 +72,43 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CreateAdmin { email, username } => create_admin(settings, &email, &username).await,
+        Command::Reindex => {
+            let state = AppState::build(settings).await?;
+            let count = state
+                .gig_actors
+                .rebuild_index()
+                .await
+                .context("the search indexer stopped")??;
+            state.gig_actors.stop();
+            state.store.close().await;
+            println!("search index rebuilt: {count} searchable gigs");
+            Ok(())
+        }
+        Command::Seed { demo, bulk } => {
+            anyhow::ensure!(
+                demo || bulk.is_some(),
+                "say what to seed: --demo and/or --bulk N"
+            );
+            let state = AppState::build(settings).await?;
+            if demo {
+                let gigs = gateway::seed::demo(&state).await?;
+                println!(
+                    "demo marketplace ready: {gigs} new gigs; demo accounts use the password {}",
+                    gateway::seed::DEMO_PASSWORD
+                );
+            }
+            if let Some(count) = bulk {
+                let started = std::time::Instant::now();
+                let gigs = gateway::seed::bulk(&state, count).await?;
+                println!(
+                    "{gigs} generated gigs in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            state.gig_actors.stop();
+            state.store.close().await;
+            Ok(())
+        }
     }
 }
 

@@ -4,8 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actors::gigs::{GigActors, GigActorsConfig};
 use adapters::clock::SystemClock;
 use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
+use adapters::media::{ImageLimits, LocalMediaStore, S3MediaStore, S3Settings};
 use adapters::password::{Argon2Cost, PasswordHasher};
 use adapters::ratelimit::{InMemoryLimiter, LimitPolicy};
 use adapters::sql::SqlStore;
@@ -14,11 +16,14 @@ use chrono::TimeDelta;
 use domain::account::{Email, NewUser, Password, Role, User, Username};
 use domain::ids::UserId;
 use domain::mail::AccountMail;
-use domain::ports::{AccountStore, Clock, LoginLimiter, Mailer, SessionStore};
+use domain::ports::{
+    AccountStore, Clock, GigStore, LoginLimiter, Mailer, MediaStore, SessionStore,
+};
+use search::{ElasticsearchBackend, SearchBackend, SearchTier, TantivyIndex};
 use secrecy::ExposeSecret;
 use tracing::Instrument as _;
 
-use crate::config::{MailTransport, Settings, SmtpTlsMode};
+use crate::config::{MailTransport, MediaBackend, Settings, SmtpTlsMode};
 use crate::error::ApiResult;
 use crate::tokens::AccessTokens;
 
@@ -38,6 +43,11 @@ pub struct AppState {
     pub mail_limiter: Arc<dyn LoginLimiter>,
     pub clock: Arc<dyn Clock>,
     pub store: SqlStore,
+    pub gigs: Arc<dyn GigStore>,
+    pub gig_actors: GigActors,
+    pub media: Arc<dyn MediaStore>,
+    pub image_limits: ImageLimits,
+    pub search: Arc<SearchTier>,
 }
 
 impl AppState {
@@ -113,8 +123,45 @@ impl AppState {
             })) as Arc<dyn LoginLimiter>
         };
         let hour = Duration::from_secs(3600);
+
+        let media = media_store(&settings).await?;
+        let search = search_tier(&settings).await?;
+        let gigs: Arc<dyn GigStore> = Arc::new(store.clone());
+        let accounts: Arc<dyn AccountStore> = Arc::new(store.clone());
+        let gig_actors = GigActors::start(
+            GigActorsConfig {
+                shards: settings.gigs.shards,
+                outbox_poll: Duration::from_secs(settings.gigs.outbox_poll_secs.max(1)),
+                ..GigActorsConfig::default()
+            },
+            gigs.clone(),
+            accounts.clone(),
+            media.clone(),
+            search.tier.clone(),
+        )
+        .await?;
+        if search.needs_rebuild {
+            tracing::warn!(
+                "the local search index was missing or unreadable, rebuilding it from the database"
+            );
+            match gig_actors.rebuild_index().await {
+                Some(Ok(count)) => tracing::info!(searchable = count, "search index rebuilt"),
+                Some(Err(error)) => anyhow::bail!("rebuilding the search index failed: {error}"),
+                None => anyhow::bail!("the search indexer stopped while rebuilding"),
+            }
+        }
+        let image_limits = ImageLimits {
+            max_bytes: settings.media.max_upload_bytes,
+            max_pixels: settings.media.max_pixels,
+            ..ImageLimits::default()
+        };
         Ok(Self {
-            accounts: Arc::new(store.clone()),
+            gigs,
+            gig_actors,
+            media,
+            image_limits,
+            search: search.tier,
+            accounts,
             sessions: Arc::new(store.clone()),
             mailer,
             hasher,
@@ -187,6 +234,69 @@ impl AppState {
     pub fn refresh_ttl(&self) -> TimeDelta {
         TimeDelta::days(i64::try_from(self.settings.auth.refresh_token_ttl_days).unwrap_or(3650))
     }
+}
+
+async fn media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>> {
+    let media = &settings.media;
+    Ok(match media.backend {
+        MediaBackend::Local => {
+            let dir = settings.media_dir();
+            Arc::new(
+                LocalMediaStore::new(dir.clone())
+                    .with_context(|| format!("opening the media directory {}", dir.display()))?,
+            )
+        }
+        MediaBackend::S3 => {
+            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            let store = S3MediaStore::new(S3Settings {
+                bucket: media.s3_bucket.clone(),
+                region: media.s3_region.clone(),
+                endpoint: non_empty(&media.s3_endpoint),
+                access_key_id: non_empty(&media.s3_access_key_id),
+                secret_access_key: media.s3_secret_access_key.clone(),
+                force_path_style: media.s3_force_path_style,
+                presign_ttl: Duration::from_secs(media.s3_presign_ttl_secs),
+            })
+            .await
+            .context("configuring S3 media storage")?;
+            Arc::new(store)
+        }
+    })
+}
+
+struct OpenedSearch {
+    tier: Arc<SearchTier>,
+    needs_rebuild: bool,
+}
+
+async fn search_tier(settings: &Settings) -> anyhow::Result<OpenedSearch> {
+    let dir = settings.search_dir();
+    let opened = TantivyIndex::open(&dir)
+        .with_context(|| format!("opening the search index in {}", dir.display()))?;
+    let remote: Option<Arc<dyn SearchBackend>> = if settings.search.elasticsearch_url.is_empty() {
+        None
+    } else {
+        let backend = ElasticsearchBackend::new(
+            &settings.search.elasticsearch_url,
+            &settings.search.elasticsearch_index,
+            Duration::from_millis(settings.search.elasticsearch_timeout_ms),
+        )
+        .context("configuring Elasticsearch")?;
+        if let Err(error) = backend.ensure_index().await {
+            // Searches fall back to the local index until it answers.
+            tracing::warn!(%error, "cannot prepare the Elasticsearch index yet");
+        }
+        tracing::info!(index = %settings.search.elasticsearch_index, "searches go to Elasticsearch, with the local index as fallback");
+        Some(Arc::new(backend))
+    };
+    Ok(OpenedSearch {
+        tier: Arc::new(
+            SearchTier::new(Arc::new(opened.index), remote).with_remote_timeout(
+                Duration::from_millis(settings.search.elasticsearch_timeout_ms),
+            ),
+        ),
+        needs_rebuild: opened.needs_rebuild,
+    })
 }
 
 /// The configured key, or one generated on first start and kept in the data

@@ -10,6 +10,7 @@
 //! - `rows`: row structs and their conversion into domain types.
 //! - `account`: `AccountStore` (accounts, seller profiles, one-time tokens).
 //! - `session`: `SessionStore` (sessions and rotating refresh tokens).
+//! - `gig`: `GigStore` (gigs, the category taxonomy, the search outbox).
 //!
 //! Invariants both backends keep:
 //! - Times are truncated to microseconds before they are stored (PostgreSQL's
@@ -22,6 +23,7 @@
 //!   wait for each other through the busy timeout instead of failing.
 
 mod account;
+mod gig;
 mod rows;
 mod session;
 

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use domain::account::{Country, Email, Role, User, Username};
 use domain::auth::Session;
-use domain::ids::{SessionId, UserId};
-use domain::ports::{SellerProfileRecord, StoreError};
+use domain::gig::{Faq, Gig, GigContent, GigMedia, GigStatus, Package};
+use domain::ids::{GigId, SessionId, UserId};
+use domain::ports::{OutboxEntry, SellerProfileRecord, StoreError};
 use domain::seller::{Certificate, Education, Language, SellerProfile};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -137,6 +138,85 @@ impl From<SessionRow> for Session {
             revoked_at: row.revoked_at,
             user_agent: row.user_agent,
             ip: row.ip,
+        }
+    }
+}
+
+/// The columns of `gigs`, in `GigRow`'s order.
+macro_rules! gig_columns {
+    () => {
+        "id, seller_id, title, description, category, subcategory, tags, faq, packages, \
+         media, status, version, created_at, updated_at, deleted_at"
+    };
+}
+pub(crate) use gig_columns;
+
+/// A JSON column that does not decode fails the whole row with a decode
+/// error, which the store reports as `StoreError::Backend`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct GigRow {
+    id: Uuid,
+    seller_id: Uuid,
+    title: String,
+    description: String,
+    category: String,
+    subcategory: String,
+    tags: Json<Vec<String>>,
+    faq: Json<Vec<Faq>>,
+    packages: Json<Vec<Package>>,
+    media: Json<Vec<GigMedia>>,
+    status: String,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<GigRow> for Gig {
+    type Error = StoreError;
+
+    fn try_from(row: GigRow) -> Result<Self, Self::Error> {
+        let status = row.status.parse::<GigStatus>().map_err(|()| {
+            StoreError::Backend(format!(
+                "stored gig {}: unknown status {:?}",
+                row.id, row.status
+            ))
+        })?;
+        Ok(Gig {
+            id: GigId::from_uuid(row.id),
+            seller_id: UserId::from_uuid(row.seller_id),
+            content: GigContent {
+                title: row.title,
+                description: row.description,
+                category: row.category,
+                subcategory: row.subcategory,
+                tags: row.tags.0,
+                faq: row.faq.0,
+                packages: row.packages.0,
+            },
+            media: row.media.0,
+            status,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    id: i64,
+    gig_id: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+impl From<OutboxRow> for OutboxEntry {
+    fn from(row: OutboxRow) -> Self {
+        OutboxEntry {
+            id: row.id,
+            gig_id: GigId::from_uuid(row.gig_id),
+            created_at: row.created_at,
         }
     }
 }

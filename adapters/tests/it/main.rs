@@ -3,5 +3,7 @@
 //! real SMTP server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod media;
+mod service;
 mod smtp;
 mod store;

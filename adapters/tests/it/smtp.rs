@@ -3,9 +3,7 @@
 //! Maildir), and `FileMailer` writing `.eml` files. Received mail is parsed
 //! just enough to check headers, the MIME structure and the link.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use adapters::mail::{render, FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
@@ -15,6 +13,8 @@ use domain::account::Email;
 use domain::mail::AccountMail;
 use domain::ports::Mailer;
 use tempfile::TempDir;
+
+use crate::service::{self, free_port, Service};
 
 const FROM: &str = "Marketplace <no-reply@marketplace.example>";
 const LINK: &str = "https://marketplace.example/account/verify?token=Zm9vYmFyYmF6_-0123456789";
@@ -50,99 +50,39 @@ fn password_changed() -> AccountMail {
 // A real SMTP server on loopback
 // ---------------------------------------------------------------------------
 
-fn aiosmtpd_path() -> PathBuf {
-    let path = std::env::var_os("MARKETPLACE_AIOSMTPD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .unwrap()
-                .join(".venv-services/bin/aiosmtpd")
-        });
-    assert!(
-        path.is_file(),
-        "aiosmtpd not found at {}: run scripts/test.sh, which installs it into \
-         .venv-services (or point MARKETPLACE_AIOSMTPD at an aiosmtpd executable)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An `aiosmtpd` process delivering into a Maildir; killed on drop.
 struct SmtpServer {
-    child: Child,
-    port: u16,
-    dir: TempDir,
+    service: Service,
 }
 
 impl SmtpServer {
     fn start() -> Self {
-        let executable = aiosmtpd_path();
-        // The port is free when chosen but could be taken before aiosmtpd
-        // binds it; then try another.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let dir = TempDir::new().unwrap();
-            let maildir = dir.path().join("maildir");
+        let executable = service::executable("MARKETPLACE_AIOSMTPD", "aiosmtpd");
+        let service = Service::start(&executable, Duration::from_secs(20), |port, dir| {
+            let maildir = dir.join("maildir");
             for sub in ["tmp", "new", "cur"] {
                 std::fs::create_dir_all(maildir.join(sub)).unwrap();
             }
-            let log = std::fs::File::create(dir.path().join("aiosmtpd.log")).unwrap();
-            let port = free_port();
-            let child = Command::new(&executable)
-                .args(["-n", "-l", &format!("127.0.0.1:{port}")])
-                .args(["-c", "aiosmtpd.handlers.Mailbox"])
-                .arg(&maildir)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {} failed: {e}", executable.display()));
-            let mut server = SmtpServer { child, port, dir };
-            match server.wait_until_listening(Duration::from_secs(20)) {
-                Ok(()) => return server,
-                Err(why) => failures.push(why),
-            }
-        }
-        panic!("aiosmtpd did not start: {failures:#?}");
-    }
-
-    fn wait_until_listening(&mut self, limit: Duration) -> Result<(), String> {
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Err(format!("aiosmtpd exited with {status}: {}", self.log()));
-            }
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "aiosmtpd not listening on {address} after {limit:?}: {}",
-                    self.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            vec![
+                "-n".into(),
+                "-l".into(),
+                format!("127.0.0.1:{port}"),
+                "-c".into(),
+                "aiosmtpd.handlers.Mailbox".into(),
+                maildir.display().to_string(),
+            ]
+        });
+        SmtpServer { service }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("aiosmtpd.log")).unwrap_or_default()
+        self.service.log()
     }
 
     fn settings(&self) -> SmtpSettings {
         SmtpSettings {
             host: "127.0.0.1".into(),
-            port: self.port,
+            port: self.service.port(),
             tls: SmtpTls::None,
             username: None,
             password: None,
@@ -153,7 +93,7 @@ impl SmtpServer {
 
     /// Waits for `count` mails in `new/` and returns them, oldest first.
     async fn received(&self, count: usize) -> Vec<String> {
-        let new = self.dir.path().join("maildir/new");
+        let new = self.service.dir().join("maildir/new");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let mut files: Vec<_> = std::fs::read_dir(&new)
@@ -176,13 +116,6 @@ impl SmtpServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,7 +1,9 @@
 //! The relational store suite: each scenario is written once and runs on a
 //! fresh SQLite file (`store::sqlite::*`) and on a fresh PostgreSQL database
-//! (`store::postgres::*`). Times are fixed, never the wall clock.
+//! (`store::postgres::*`). Times are fixed, never the wall clock. Gig
+//! scenarios live in `gigs`.
 
+mod gigs;
 mod harness;
 
 use std::collections::HashSet;
@@ -14,6 +16,12 @@ use domain::auth::{NewSession, OneTimeToken, Rotation, Session, TokenPurpose};
 use domain::ids::{SessionId, UserId};
 use domain::ports::{AccountStore, SessionStore, StoreError};
 use domain::seller::{Certificate, Education, Language, LanguageLevel, SellerProfile};
+use gigs::{
+    concurrent_updates_have_one_winner, duplicate_gig_conflicts, gig_round_trip,
+    gigs_after_pages_through_everything, gigs_by_seller_filters_and_orders,
+    outbox_is_written_with_each_save, taxonomy_is_seeded_in_order,
+    unknown_taxonomy_or_seller_is_rejected, versioned_updates,
+};
 
 type Result = anyhow::Result<()>;
 
@@ -1199,4 +1207,13 @@ store_suite!(
     revoke_by_token_finds_the_session,
     revoke_all_for_user_spares_the_exception,
     sessions_for_user_newest_first,
+    taxonomy_is_seeded_in_order,
+    gig_round_trip,
+    duplicate_gig_conflicts,
+    versioned_updates,
+    concurrent_updates_have_one_winner,
+    outbox_is_written_with_each_save,
+    gigs_by_seller_filters_and_orders,
+    gigs_after_pages_through_everything,
+    unknown_taxonomy_or_seller_is_rejected,
 );

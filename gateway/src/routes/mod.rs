@@ -2,7 +2,9 @@
 //! its OpenAPI description along with the handlers.
 
 pub mod auth;
+pub mod gigs;
 pub mod me;
 pub mod ops;
+pub mod search;
 pub mod seller;
 pub mod users;

@@ -1,19 +1,24 @@
 //! The harness: a fresh database per test (a SQLite file in a temporary
 //! directory, or a new PostgreSQL database dropped afterwards), the real
 //! server started with [`gateway::run`] on port 0, a manual clock, the real
-//! file mailer, and typed client helpers.
+//! file mailer, and typed client helpers. Media go to the local store, or
+//! to S3 on a `moto_server` started for the test (`on S3`). A test can
+//! restart its server on the same database and data directory
+//! ([`TestApp::restart`]). Waits are bounded polls ([`eventually`]).
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::panic::resume_unwind;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use adapters::media::{S3MediaStore, S3Settings};
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use domain::ids::UserId;
 use domain::ports::Clock;
-use gateway::config::Settings;
+use gateway::config::{MediaBackend, MediaSettings, Settings};
 use gateway::AppState;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
@@ -29,15 +34,18 @@ use uuid::Uuid;
 /// Generates `mod sqlite` and `mod postgres`, each with one test per
 /// scenario. A scenario is `async fn name(app: TestApp)` in the invoking
 /// module; `name with configure` first applies `fn configure(&mut Settings)`
-/// to the test settings.
+/// to the test settings, and `name on S3` stores media in S3 on a
+/// `moto_server` started for the test instead of the local directory
+/// (both may be given: `name with configure on S3`).
 macro_rules! backend_tests {
-    ($($name:ident $(with $configure:ident)?),* $(,)?) => {
+    ($($name:ident $(with $configure:ident)? $(on $media:ident)?),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
                     crate::helpers::run_scenario(
                         crate::helpers::Backend::Sqlite,
+                        crate::helpers::media_of(&[$(crate::helpers::Media::$media)?]),
                         &[$(super::$configure as crate::helpers::Configure)?],
                         super::$name,
                     )
@@ -52,6 +60,7 @@ macro_rules! backend_tests {
                 async fn $name() {
                     crate::helpers::run_scenario(
                         crate::helpers::Backend::Postgres,
+                        crate::helpers::media_of(&[$(crate::helpers::Media::$media)?]),
                         &[$(super::$configure as crate::helpers::Configure)?],
                         super::$name,
                     )
@@ -84,6 +93,142 @@ pub type Configure = fn(&mut Settings);
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// Where the server keeps gig media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Media {
+    /// The embedded default: files under the data directory.
+    Local,
+    /// A bucket (unique to the test) on a `moto_server` started for the test.
+    S3,
+}
+
+/// The media store a `backend_tests!` entry asks for: local unless `on S3`.
+pub fn media_of(chosen: &[Media]) -> Media {
+    chosen.first().copied().unwrap_or(Media::Local)
+}
+
+/// Where the S3 tests find `moto_server` (PyPI `moto[server]`), if not in
+/// `<workspace>/.venv-services/bin`, where `scripts/test.sh` installs it.
+pub const MOTO_SERVER_VAR: &str = "MARKETPLACE_MOTO_SERVER";
+/// How long `moto_server` may take to accept connections.
+const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A `moto_server` process on a free loopback port, its output in a
+/// temporary directory; killed on drop.
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl MotoServer {
+    /// Starts it and waits (bounded) until it accepts connections. Fails,
+    /// never skips, when the executable is missing. The port is free when
+    /// chosen but could be taken before the server binds it; then another
+    /// is tried.
+    pub fn start() -> Self {
+        let executable = std::env::var_os(MOTO_SERVER_VAR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .expect("the workspace directory")
+                    .join(".venv-services/bin/moto_server")
+            });
+        assert!(
+            executable.is_file(),
+            "moto_server not found at {}: run scripts/test.sh, which installs it into \
+             .venv-services (or point {MOTO_SERVER_VAR} at a moto_server executable)",
+            executable.display()
+        );
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let dir = TempDir::new().expect("create a temporary directory");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("find a free port")
+                .port();
+            let log = std::fs::File::create(dir.path().join("moto_server.log"))
+                .expect("create the moto_server log");
+            let child = Command::new(&executable)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("share the log file"))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {} failed: {e}", executable.display()));
+            let mut server = MotoServer { child, port, dir };
+            match server.wait_until_listening() {
+                Ok(()) => return server,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("moto_server did not start: {failures:#?}");
+    }
+
+    fn wait_until_listening(&mut self) -> Result<(), String> {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + MOTO_START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("moto_server exited with {status}: {}", self.log()));
+            }
+            if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "moto_server not listening on {address} after {MOTO_START_TIMEOUT:?}: {}",
+                    self.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What the server printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moto_server.log")).unwrap_or_default()
+    }
+
+    /// Points the media settings at a new bucket on this server.
+    fn configure(&self, settings: &mut Settings) {
+        let media = &mut settings.media;
+        media.backend = MediaBackend::S3;
+        media.s3_endpoint = self.endpoint();
+        media.s3_force_path_style = true;
+        media.s3_bucket = format!("media-{}", Uuid::new_v4().simple());
+        media.s3_region = "us-east-1".into();
+        media.s3_access_key_id = "testing".into();
+        media.s3_secret_access_key = Some(SecretString::from("testing-secret".to_string()));
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The S3 store settings the server derives from `media`.
+fn s3_settings(media: &MediaSettings) -> S3Settings {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    S3Settings {
+        bucket: media.s3_bucket.clone(),
+        region: media.s3_region.clone(),
+        endpoint: non_empty(&media.s3_endpoint),
+        access_key_id: non_empty(&media.s3_access_key_id),
+        secret_access_key: media.s3_secret_access_key.clone(),
+        force_path_style: media.s3_force_path_style,
+        presign_ttl: Duration::from_secs(media.s3_presign_ttl_secs),
+    }
 }
 
 /// A clock that only moves when a test moves it.
@@ -211,13 +356,17 @@ impl TestDatabase {
 /// Starts a server on a fresh database, runs `scenario`, then stops the
 /// server and drops the database whatever the outcome, and reports the
 /// scenario's panic.
-pub async fn run_scenario<F, Fut>(backend: Backend, configure: &[Configure], scenario: F)
-where
+pub async fn run_scenario<F, Fut>(
+    backend: Backend,
+    media: Media,
+    configure: &[Configure],
+    scenario: F,
+) where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     init_logging();
-    let app = spawn_app_with(backend, configure).await;
+    let app = spawn_app_on(backend, media, configure).await;
     let teardown = app.teardown.clone();
     let outcome = tokio::spawn(scenario(app)).await;
     let stopped = teardown.run().await;
@@ -240,6 +389,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// [`spawn_app`], with changes to the test settings.
 pub async fn spawn_app_with(backend: Backend, configure: &[Configure]) -> TestApp {
+    spawn_app_on(backend, Media::Local, configure).await
+}
+
+/// [`spawn_app_with`], with media in the store `media` chooses.
+pub async fn spawn_app_on(backend: Backend, media: Media, configure: &[Configure]) -> TestApp {
+    // Before the database, so that a missing moto_server leaves none behind.
+    let moto = match media {
+        Media::Local => None,
+        Media::S3 => Some(MotoServer::start()),
+    };
     let dir = TempDir::new().expect("create a temporary directory");
     let database = TestDatabase::create(backend).await;
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -250,9 +409,53 @@ pub async fn spawn_app_with(backend: Backend, configure: &[Configure]) -> TestAp
         listener.local_addr().expect("the listener's address")
     );
     let mut settings = test_settings(dir.path(), database.url(), &address);
+    if let Some(moto) = &moto {
+        moto.configure(&mut settings);
+    }
     for configure in configure {
         configure(&mut settings);
     }
+    if moto.is_some() {
+        // Neither `S3MediaStore::new` nor the server creates the bucket.
+        S3MediaStore::new(s3_settings(&settings.media))
+            .await
+            .expect("configure the S3 store")
+            .ensure_bucket()
+            .await
+            .expect("create the media bucket on moto_server");
+    }
+    let teardown = Arc::new(Teardown {
+        shutdown: Mutex::new(None),
+        task: Mutex::new(None),
+        database: Mutex::new(Some(database)),
+        dir: Mutex::new(Some(dir)),
+        moto: Mutex::new(moto),
+    });
+    start(
+        backend,
+        listener,
+        settings,
+        Arc::new(ManualClock::starting_now()),
+        teardown,
+        HashSet::new(),
+    )
+    .await
+}
+
+/// Builds the state from `settings` and serves it on `listener`; the
+/// shutdown handle and the server task go into `teardown`.
+async fn start(
+    backend: Backend,
+    listener: TcpListener,
+    settings: Settings,
+    clock: Arc<ManualClock>,
+    teardown: Arc<Teardown>,
+    seen_mail: HashSet<PathBuf>,
+) -> TestApp {
+    let address = format!(
+        "http://{}",
+        listener.local_addr().expect("the listener's address")
+    );
     let outbox = settings.outbox_dir();
     let mut state = AppState::build(settings)
         .await
@@ -264,7 +467,6 @@ pub async fn spawn_app_with(backend: Backend, configure: &[Configure]) -> TestAp
             Backend::Postgres => "postgres",
         }
     );
-    let clock = Arc::new(ManualClock::starting_now());
     state.clock = clock.clone();
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -272,6 +474,8 @@ pub async fn spawn_app_with(backend: Backend, configure: &[Configure]) -> TestAp
         // A dropped sender stops the server too.
         let _ = shutdown_rx.await;
     }));
+    *lock(&teardown.shutdown) = Some(shutdown_tx);
+    *lock(&teardown.task) = Some(task);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -283,13 +487,9 @@ pub async fn spawn_app_with(backend: Backend, configure: &[Configure]) -> TestAp
         state,
         clock,
         outbox,
-        teardown: Arc::new(Teardown {
-            shutdown: Mutex::new(Some(shutdown_tx)),
-            task: Mutex::new(Some(task)),
-            database: Mutex::new(Some(database)),
-            dir: Mutex::new(Some(dir)),
-        }),
-        seen_mail: Mutex::new(HashSet::new()),
+        backend,
+        teardown,
+        seen_mail: Mutex::new(seen_mail),
     }
 }
 
@@ -299,6 +499,7 @@ pub struct Teardown {
     task: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
     database: Mutex<Option<TestDatabase>>,
     dir: Mutex<Option<TempDir>>,
+    moto: Mutex<Option<MotoServer>>,
 }
 
 impl Teardown {
@@ -318,8 +519,8 @@ impl Teardown {
         }
     }
 
-    /// Stops the server, drops the database and removes the directory;
-    /// returns how `run` ended if it was still running.
+    /// Stops the server, drops the database, removes the directory and
+    /// stops `moto_server`; returns how `run` ended if it was still running.
     pub async fn run(&self) -> Option<anyhow::Result<()>> {
         let stopped = self.stop_server().await;
         let database = lock(&self.database).take();
@@ -327,6 +528,7 @@ impl Teardown {
             database.drop_database().await;
         }
         drop(lock(&self.dir).take());
+        drop(lock(&self.moto).take());
         stopped
     }
 }
@@ -391,6 +593,20 @@ impl Reply {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// One response with its body as bytes.
+#[derive(Debug)]
+pub struct RawReply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl RawReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
@@ -465,6 +681,7 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub outbox: PathBuf,
+    pub backend: Backend,
     teardown: Arc<Teardown>,
     seen_mail: Mutex<HashSet<PathBuf>>,
 }
@@ -477,26 +694,40 @@ impl TestApp {
     /// Sends a request and reads the whole response. Every response must
     /// carry an `x-request-id`.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("send the request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("read the response body");
+        let RawReply {
+            status,
+            headers,
+            bytes,
+        } = self.send_raw(request).await;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// [`Self::send`], keeping the body as bytes.
+    pub async fn send_raw(&self, request: reqwest::RequestBuilder) -> RawReply {
+        let response = request.send().await.expect("send the request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("read the response body");
         assert!(
             headers
                 .get("x-request-id")
                 .is_some_and(|v| !v.as_bytes().is_empty()),
             "every response has an x-request-id; this {status} has none"
         );
-        Reply {
+        RawReply {
             status,
             headers,
-            body,
+            bytes: bytes.to_vec(),
         }
     }
 
@@ -540,6 +771,16 @@ impl TestApp {
     pub async fn patch_json_as(&self, token: &str, path: &str, body: &Value) -> Reply {
         self.call(Method::PATCH, path, Some(token), Some(body))
             .await
+    }
+
+    /// A POST without a body.
+    pub async fn post_as(&self, token: &str, path: &str) -> Reply {
+        self.call(Method::POST, path, Some(token), None).await
+    }
+
+    /// A DELETE without a body.
+    pub async fn delete_as(&self, token: &str, path: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
     }
 
     pub async fn delete_json_as(&self, token: &str, path: &str, body: &Value) -> Reply {
@@ -633,6 +874,163 @@ impl TestApp {
     pub async fn become_seller(&self, access_token: &str) -> Reply {
         self.post_json_as(access_token, "/api/v1/me/seller", &seller_profile())
             .await
+    }
+
+    /// A verified account with a seller profile, signed in.
+    pub async fn seller(&self, username: &str) -> (TestUser, Tokens) {
+        let (user, tokens) = self.verified_user(username).await;
+        self.become_seller(&tokens.access).await.expect(201);
+        (user, tokens)
+    }
+
+    // --- gigs, media and search ---
+
+    pub async fn create_gig(&self, access_token: &str, body: &Value) -> Reply {
+        self.post_json_as(access_token, "/api/v1/gigs", body).await
+    }
+
+    /// Creates a gig that must be accepted, and returns it.
+    pub async fn create_gig_ok(&self, access_token: &str, body: &Value) -> Value {
+        self.create_gig(access_token, body).await.expect(201)
+    }
+
+    /// `GET /gigs/{id}`, anonymously or as someone.
+    pub async fn gig(&self, access_token: Option<&str>, id: &str) -> Reply {
+        let path = format!("/api/v1/gigs/{id}");
+        match access_token {
+            Some(token) => self.get_json_as(token, &path).await,
+            None => self.get_json(&path).await,
+        }
+    }
+
+    /// Posts `bytes` as the body of `/gigs/{id}/media`, with the given
+    /// `Content-Type` header if any.
+    pub async fn upload_media(
+        &self,
+        access_token: &str,
+        gig_id: &str,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .request(Method::POST, &format!("/api/v1/gigs/{gig_id}/media"))
+            .bearer_auth(access_token)
+            .body(bytes);
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        self.send(request).await
+    }
+
+    /// Follows a media `url` (`/media/...`) the way a browser would: the
+    /// bytes the server answers with, or those at the address it redirects
+    /// to. `None` for a 404 in the API's error shape.
+    pub async fn fetch_media(&self, url: &str) -> Option<Served> {
+        let reply = self.send_raw(self.request(Method::GET, url)).await;
+        match reply.status {
+            200 => Some(Served {
+                content_type: reply.header("content-type").unwrap_or_default().to_string(),
+                headers: reply.headers,
+                bytes: reply.bytes,
+                redirected_to: None,
+            }),
+            301 | 302 | 303 | 307 | 308 => {
+                let location = reply
+                    .header("location")
+                    .unwrap_or_else(|| panic!("a {} from {url} without a Location", reply.status))
+                    .to_string();
+                let response = reqwest::get(&location)
+                    .await
+                    .unwrap_or_else(|e| panic!("GET {location} (from {url}): {e}"));
+                assert_eq!(response.status(), 200, "GET {location} (from {url})");
+                let headers = response.headers().clone();
+                let bytes = response.bytes().await.expect("read the media body");
+                Some(Served {
+                    content_type: headers
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string(),
+                    headers,
+                    bytes: bytes.to_vec(),
+                    redirected_to: Some(location),
+                })
+            }
+            404 => {
+                let body: Value = serde_json::from_slice(&reply.bytes)
+                    .unwrap_or_else(|_| panic!("a 404 from {url} that is not JSON"));
+                assert_eq!(body["code"], "not_found", "{body}");
+                None
+            }
+            status => panic!(
+                "GET {url} answered {status}: {}",
+                String::from_utf8_lossy(&reply.bytes)
+            ),
+        }
+    }
+
+    /// The keys of every object in the media store, sorted: the files
+    /// under the media directory, or the objects in the S3 bucket (listed
+    /// over plain HTTP: `moto_server` does not check signatures).
+    pub async fn stored_media(&self) -> Vec<String> {
+        let settings = &self.state.settings;
+        let mut keys = match settings.media.backend {
+            MediaBackend::Local => {
+                let root = settings.media_dir();
+                let mut keys = Vec::new();
+                list_files(&root, &root, &mut keys);
+                keys
+            }
+            MediaBackend::S3 => {
+                let url = format!(
+                    "{}/{}?list-type=2",
+                    settings.media.s3_endpoint, settings.media.s3_bucket
+                );
+                let response = reqwest::get(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+                assert_eq!(response.status(), 200, "GET {url}");
+                let xml = response.text().await.expect("read the bucket listing");
+                xml.split("<Key>")
+                    .skip(1)
+                    .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_string()))
+                    .collect()
+            }
+        };
+        keys.sort();
+        keys
+    }
+
+    /// `GET /search/gigs` with `params` (encoded here).
+    pub async fn search(&self, params: &[(&str, &str)]) -> Reply {
+        self.send(
+            self.request(Method::GET, "/api/v1/search/gigs")
+                .query(params),
+        )
+        .await
+    }
+
+    /// A search that must succeed; its body.
+    pub async fn search_ok(&self, params: &[(&str, &str)]) -> Value {
+        self.search(params).await.expect(200)
+    }
+
+    /// Polls the search with `params` (bounded) until its first page holds
+    /// exactly the gigs `expected`, in any order, and returns it.
+    pub async fn wait_for_hits(&self, params: &[(&str, &str)], expected: &[&str]) -> Value {
+        let mut want: Vec<&str> = expected.to_vec();
+        want.sort_unstable();
+        eventually(&format!("search {params:?} finding {want:?}"), || async {
+            let page = self.search_ok(params).await;
+            let mut ids = hit_ids(&page);
+            ids.sort();
+            if ids == want {
+                Ok(page)
+            } else {
+                Err(format!("{ids:?}"))
+            }
+        })
+        .await
     }
 
     // --- mail ---
@@ -746,6 +1144,37 @@ impl TestApp {
             .unwrap_or_else(|| Err(anyhow::anyhow!("the server was already stopped")))
     }
 
+    /// Stops the server, calls `between` with its settings while it is
+    /// down, and starts it again from the same settings on a new port: the
+    /// same database, data directory (token key, search index, media),
+    /// clock and `moto_server`. The old state is dropped first, so nothing
+    /// of the previous server holds the search index open.
+    pub async fn restart(self, between: impl FnOnce(&Settings)) -> TestApp {
+        self.shutdown().await.expect("the server stops cleanly");
+        let TestApp {
+            state,
+            clock,
+            backend,
+            teardown,
+            seen_mail,
+            ..
+        } = self;
+        let mut settings = Settings::clone(&state.settings);
+        drop(state);
+        between(&settings);
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a port on 127.0.0.1");
+        settings.server.public_url = format!(
+            "http://{}",
+            listener.local_addr().expect("the listener's address")
+        );
+        let seen_mail = seen_mail
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        start(backend, listener, settings, clock, teardown, seen_mail).await
+    }
+
     /// Stops the server and drops its database and files.
     #[allow(dead_code)]
     pub async fn teardown(self) -> Option<anyhow::Result<()>> {
@@ -765,6 +1194,140 @@ pub fn seller_profile() -> Value {
         "certificates": [],
         "links": ["https://example.com/ada"],
     })
+}
+
+/// How long a condition polled with [`eventually`] may take.
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Calls `check` until it answers `Ok`, for at most [`POLL_TIMEOUT`]; then
+/// fails naming `what` and the last `Err` (what was seen instead).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + POLL_TIMEOUT;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {POLL_TIMEOUT:?}; last seen: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A media file as a client receives it.
+#[derive(Debug)]
+pub struct Served {
+    pub content_type: String,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    /// Where the server redirected to, if it did (S3).
+    pub redirected_to: Option<String>,
+}
+
+/// The files under `dir` as `/`-separated paths relative to `root`,
+/// without hidden ones (the local store's sidecars and temporary files).
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            list_files(root, &path, out);
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+}
+
+/// The `id` of every hit of a search page, in order.
+pub fn hit_ids(page: &Value) -> Vec<String> {
+    page["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hits in {page}"))
+        .iter()
+        .map(|hit| {
+            hit["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a hit without an id: {hit}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// A package of a gig body.
+pub fn package(tier: &str, price: i64, delivery_days: i64) -> Value {
+    json!({
+        "tier": tier,
+        "name": format!("The {tier} package"),
+        "description": "Everything listed in the gig, delivered as agreed.",
+        "price": price,
+        "currency": "USD",
+        "delivery_days": delivery_days,
+        "revisions": 2,
+    })
+}
+
+/// A valid new gig with one basic package (25.00, three days); change
+/// fields of the returned value to vary it.
+pub fn gig_body(title: &str, category: &str, subcategory: &str) -> Value {
+    json!({
+        "title": title,
+        "description": "Careful, complete work delivered on time, with clear communication from start to finish.",
+        "category": category,
+        "subcategory": subcategory,
+        "tags": [],
+        "faq": [],
+        "packages": [package("basic", 2500, 3)],
+    })
+}
+
+/// A real image encoded as `format`: a smooth pattern, so it compresses
+/// like a picture (a 200×200 PNG is a few kilobytes).
+pub fn image_bytes(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        let (x, y) = (x % 256, y % 256);
+        image::Rgb([
+            u8::try_from(x).unwrap_or(0),
+            u8::try_from(y).unwrap_or(0),
+            u8::try_from((x + y) / 2).unwrap_or(0),
+        ])
+    });
+    encode(picture, format)
+}
+
+/// A real PNG of random pixels: it hardly compresses (about 3 bytes per pixel).
+pub fn noise_png(width: u32, height: u32) -> Vec<u8> {
+    let mut state: u32 = 0x2545_f491;
+    let picture = image::RgbImage::from_fn(width, height, |_, _| {
+        // xorshift32
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    encode(picture, image::ImageFormat::Png)
+}
+
+fn encode(picture: image::RgbImage, format: image::ImageFormat) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut out, format)
+        .unwrap_or_else(|e| panic!("encode a {format:?} image: {e}"));
+    out.into_inner()
 }
 
 /// Reads an `.eml` the file mailer wrote: headers, and the `text/plain`

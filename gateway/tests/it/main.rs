@@ -5,7 +5,8 @@
 //!
 //! Layout:
 //! - `helpers`: the harness (`backend_tests!`, `TestApp`, the manual clock,
-//!   reading mails from the outbox).
+//!   reading mails from the outbox, restarting on the same database, a
+//!   `moto_server` for S3 media, gig, image and search helpers).
 //! - `journey`: register, verify, sign in, become a seller, be found.
 //! - `registration`: field validation and duplicates.
 //! - `bad_input`: malformed requests and unknown routes.
@@ -16,6 +17,12 @@
 //! - `seller`: creating and editing seller profiles.
 //! - `verification`: resent verification links and the per-account mail limit.
 //! - `ops`: probes, the OpenAPI document, request ids, shutdown.
+//! - `gigs`: the category taxonomy, who creates and sees gigs, refused
+//!   input that changes nothing, editing, pausing, resuming, deleting.
+//! - `media`: gig images on the local store and on S3 (`moto_server`,
+//!   installed by `scripts/test.sh`; `MARKETPLACE_MOTO_SERVER` overrides).
+//! - `search`: text, typos, filters, sorts, category counts, cursors,
+//!   refused parameters, suggestions, similar gigs, rebuilding the index.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[macro_use]
@@ -23,11 +30,14 @@ mod helpers;
 
 mod account;
 mod bad_input;
+mod gigs;
 mod journey;
 mod login;
+mod media;
 mod ops;
 mod password;
 mod registration;
+mod search;
 mod seller;
 mod sessions;
 mod verification;

@@ -1,0 +1,15 @@
+//! The marketplace's actors. Each is a thin shell: it loads state, applies a
+//! pure rule from `domain`, persists with a version check, and tells whoever
+//! must know. The database stays the source of truth; an actor's state is a
+//! cache that can be dropped at any time.
+//!
+//! Layout:
+//! - [`gig_shard`]: serialises every write to the gigs of one shard.
+//! - [`indexer`]: drains the search outbox into the search tier; rebuilds the
+//!   index from the database on demand.
+//! - [`gigs`]: starting the shards and the indexer, and the handle the
+//!   gateway calls.
+
+pub mod gig_shard;
+pub mod gigs;
+pub mod indexer;

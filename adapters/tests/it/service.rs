@@ -1,0 +1,140 @@
+//! Local servers for the tests: the PyPI ones that `scripts/test.sh` installs
+//! into `.venv-services` (`aiosmtpd`, `moto_server`), each started on a free
+//! loopback port in its own temporary directory and killed on drop.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The executable `name` from `.venv-services/bin`, or where the environment
+/// variable `env_var` points. Missing, the test fails (never skips) saying
+/// how to install it.
+pub fn executable(env_var: &str, name: &str) -> PathBuf {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap()
+                .join(".venv-services/bin")
+                .join(name)
+        });
+    assert!(
+        path.is_file(),
+        "{name} not found at {}: run scripts/test.sh, which installs it into \
+         .venv-services (or point {env_var} at a {name} executable)",
+        path.display()
+    );
+    path
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process listening on `127.0.0.1:port`; killed on drop.
+pub struct Service {
+    name: String,
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Service {
+    /// Starts `executable` with the arguments `args(port, dir)` returns (it
+    /// may also prepare files in `dir`, a fresh temporary directory), its
+    /// output going to `dir/<name>.log`, and waits up to `ready_within` for
+    /// it to accept connections. The port is free when chosen but could be
+    /// taken before the server binds it; then another is tried.
+    pub fn start(
+        executable: &Path,
+        ready_within: Duration,
+        args: impl Fn(u16, &Path) -> Vec<String>,
+    ) -> Service {
+        let name = executable
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let dir = TempDir::new().unwrap();
+            let port = free_port();
+            let arguments = args(port, dir.path());
+            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+            let child = Command::new(executable)
+                .args(&arguments)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {} failed: {e}", executable.display()));
+            let mut service = Service {
+                name: name.clone(),
+                child,
+                port,
+                dir,
+            };
+            match service.wait_until_listening(ready_within) {
+                Ok(()) => return service,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("{name} did not start: {failures:#?}");
+    }
+
+    fn wait_until_listening(&mut self, limit: Duration) -> Result<(), String> {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!(
+                    "{} exited with {status}: {}",
+                    self.name,
+                    self.log()
+                ));
+            }
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{} not listening on {address} after {limit:?}: {}",
+                    self.name,
+                    self.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the server printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{}.log", self.name)))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

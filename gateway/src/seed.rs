@@ -1,0 +1,369 @@
+//! Demo data: `marketplace seed --demo` gives a newcomer a living
+//! marketplace (sellers with profiles, gigs in every subcategory, buyers);
+//! `--bulk N` adds N generated gigs for benchmarks. Everything goes through
+//! the same paths as real users: accounts through the store, gigs through
+//! their shard actors, so the search index follows through the outbox.
+
+use anyhow::Context as _;
+use domain::account::{Email, Password, ProfileUpdate, Role, User, Username};
+use domain::gig::{GigCommand, GigInput, PackageInput, Taxonomy};
+use domain::ids::GigId;
+use domain::seller::{LanguageInput, SellerProfileInput};
+
+use crate::state::AppState;
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "marketplace-demo";
+
+/// Demo sellers: the category they work in, username, name, country,
+/// one-liner and skills.
+type DemoSeller = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+const SELLERS: &[DemoSeller] = &[
+    (
+        "graphics-design",
+        "maya_designs",
+        "Maya Okafor",
+        "NG",
+        "Brand identities that people remember",
+        &["logo design", "branding", "illustrator"],
+    ),
+    (
+        "programming-tech",
+        "pixelforge",
+        "Tomasz Nowak",
+        "PL",
+        "Full-stack developer, ten years of shipping",
+        &["rust", "react", "postgresql"],
+    ),
+    (
+        "digital-marketing",
+        "growthwithraj",
+        "Raj Patel",
+        "IN",
+        "Performance marketing for small businesses",
+        &["google ads", "seo", "analytics"],
+    ),
+    (
+        "writing-translation",
+        "wordsmith_ella",
+        "Ella Fischer",
+        "DE",
+        "Copy that sells, in English and German",
+        &["copywriting", "translation", "proofreading"],
+    ),
+    (
+        "video-animation",
+        "studio_lumen",
+        "Lucía Romero",
+        "ES",
+        "Motion design and explainer videos",
+        &["after effects", "animation", "video editing"],
+    ),
+    (
+        "music-audio",
+        "beatsmith",
+        "Kwame Mensah",
+        "GH",
+        "Mixing, mastering and original music",
+        &["mixing", "mastering", "music production"],
+    ),
+    (
+        "business",
+        "bizbuilder",
+        "Carlos Mendes",
+        "BR",
+        "Business plans and financial models",
+        &["business plan", "excel", "market research"],
+    ),
+    (
+        "data-ai",
+        "datawise",
+        "Anna Lindqvist",
+        "SE",
+        "Data analysis and machine learning you can trust",
+        &["python", "machine learning", "sql"],
+    ),
+];
+
+const BUYERS: &[(&str, &str)] = &[
+    ("coffee_and_code", "Sam Rivera"),
+    ("greenleaf_shop", "Priya Shah"),
+    ("northwind_ltd", "Jonas Berg"),
+];
+
+const PROMISES: &[(&str, &str)] = &[
+    (
+        "I will create a professional {sub} for your business",
+        "professional",
+    ),
+    ("I will deliver a custom {sub} in record time", "fast"),
+    ("I will help you with expert {sub} for startups", "startup"),
+];
+
+fn email(username: &str) -> String {
+    format!("{}@demo.marketplace.localhost", username.replace('_', "."))
+}
+
+async fn demo_account(state: &AppState, username: &str, name: &str) -> anyhow::Result<User> {
+    let parsed = Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(user) = state.accounts.user_by_username(&parsed).await? {
+        return Ok(user);
+    }
+    let password =
+        Password::parse("password", DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let email = Email::parse(&email(username)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let user = state
+        .create_account(email, parsed, &password, Role::User, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating {username}: {e}"))?;
+    let update = ProfileUpdate {
+        display_name: Some(Some(name.to_string())),
+        ..ProfileUpdate::default()
+    };
+    Ok(state
+        .accounts
+        .update_profile(user.id, &update, state.clock.now())
+        .await?)
+}
+
+fn package(
+    tier: &str,
+    name: &str,
+    description: String,
+    price: i64,
+    days: i64,
+    revisions: i64,
+) -> PackageInput {
+    PackageInput {
+        tier: tier.into(),
+        name: name.into(),
+        description,
+        price_minor: price,
+        currency: "USD".into(),
+        delivery_days: days,
+        revisions,
+    }
+}
+
+/// A believable gig for one subcategory; `n` varies wording and prices.
+fn demo_gig(
+    taxonomy: &Taxonomy,
+    category: usize,
+    sub: usize,
+    n: usize,
+    tags: &[&str],
+) -> Option<GigInput> {
+    let category = taxonomy.categories.get(category)?;
+    let subcategory = category.subcategories.get(sub)?;
+    let sub_name = subcategory.name.to_lowercase();
+    let (pattern, flavour) = PROMISES[n % PROMISES.len()];
+    let title = pattern.replace("{sub}", &sub_name);
+    let base = 1_500 + i64::try_from((n * 37 + sub * 11) % 40).unwrap_or(0) * 500;
+    let mut tags: Vec<String> = tags.iter().take(3).map(|t| t.to_string()).collect();
+    tags.push(
+        sub_name
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == ' ')
+            .take(30)
+            .collect(),
+    );
+    tags.push(flavour.into());
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.to_lowercase()));
+    Some(GigInput {
+        title: title.chars().take(80).collect(),
+        description: format!(
+            "Looking for {sub_name} that gets results? I have helped more than a hundred clients in {cat} \
+             and I work closely with you from the first brief to the final files. You get clear \
+             communication, on-time delivery and revisions until you are happy.",
+            cat = category.name.to_lowercase()
+        ),
+        category: category.slug.clone(),
+        subcategory: subcategory.slug.clone(),
+        tags,
+        faq: vec![(
+            "What do you need from me to start?".into(),
+            "A short description of your project, examples you like and your deadline.".into(),
+        )],
+        packages: vec![
+            package("basic", "Starter", format!("A focused {sub_name} for one need"), base, 5, 1),
+            package("standard", "Standard", format!("A complete {sub_name} with extras"), base * 2, 4, 3),
+            package("premium", "Premium", "Everything, with priority support".to_string(), base * 4, 3, 5),
+        ],
+    })
+}
+
+/// Fills an empty marketplace with demo sellers, buyers and gigs.
+pub async fn demo(state: &AppState) -> anyhow::Result<usize> {
+    let taxonomy = state.gigs.taxonomy().await?;
+    anyhow::ensure!(
+        !taxonomy.categories.is_empty(),
+        "the category taxonomy is empty"
+    );
+    for (username, name) in BUYERS {
+        demo_account(state, username, name).await?;
+    }
+    let mut created = 0;
+    for (i, (category_slug, username, name, country, one_liner, skills)) in
+        SELLERS.iter().enumerate()
+    {
+        let user = demo_account(state, username, name).await?;
+        let update = ProfileUpdate {
+            country: domain::account::Country::parse(country).ok().map(Some),
+            ..ProfileUpdate::default()
+        };
+        state
+            .accounts
+            .update_profile(user.id, &update, state.clock.now())
+            .await?;
+        if state.accounts.seller_profile(user.id).await?.is_none() {
+            let profile = SellerProfileInput {
+                full_name: name.to_string(),
+                one_liner: one_liner.to_string(),
+                description: format!(
+                    "{one_liner}. I answer within a few hours and deliver on time."
+                ),
+                languages: vec![LanguageInput {
+                    language: "English".into(),
+                    level: "fluent".into(),
+                }],
+                skills: skills.iter().map(|s| s.to_string()).collect(),
+                ..SellerProfileInput::default()
+            }
+            .validate()
+            .map_err(|e| anyhow::anyhow!("demo seller profile: {e}"))?;
+            state
+                .accounts
+                .create_seller_profile(user.id, &profile, state.clock.now())
+                .await?;
+        }
+        if !state.gigs.gigs_by_seller(user.id, false).await?.is_empty() {
+            continue;
+        }
+        // Each seller works in one category, in all its subcategories.
+        let category = taxonomy
+            .categories
+            .iter()
+            .position(|c| c.slug == *category_slug)
+            .unwrap_or(i % taxonomy.categories.len());
+        {
+            let subs = taxonomy.categories[category].subcategories.len();
+            for sub in 0..subs {
+                let Some(input) = demo_gig(&taxonomy, category, sub, i + sub, skills) else {
+                    continue;
+                };
+                let content = input
+                    .validate(&taxonomy)
+                    .map_err(|e| anyhow::anyhow!("demo gig: {e}"))?;
+                let id = GigId::new();
+                state
+                    .gig_actors
+                    .execute(
+                        id,
+                        GigCommand::Create {
+                            id,
+                            content,
+                            publish: true,
+                        },
+                        user.id,
+                        state.clock.now(),
+                    )
+                    .await
+                    .context("creating a demo gig")?;
+                created += 1;
+            }
+        }
+    }
+    state.gig_actors.flush_index().await?;
+    Ok(created)
+}
+
+/// Adds `count` generated gigs, spread over generated sellers.
+pub async fn bulk(state: &AppState, count: usize) -> anyhow::Result<usize> {
+    let taxonomy = state.gigs.taxonomy().await?;
+    anyhow::ensure!(
+        !taxonomy.categories.is_empty(),
+        "the category taxonomy is empty"
+    );
+    let sellers_needed = count.div_ceil(100).max(1);
+    let mut sellers = Vec::with_capacity(sellers_needed);
+    for i in 0..sellers_needed {
+        let username = format!("bulk_seller_{i}");
+        let user = demo_account(state, &username, &format!("Bulk Seller {i}")).await?;
+        if state.accounts.seller_profile(user.id).await?.is_none() {
+            let profile = SellerProfileInput {
+                full_name: format!("Bulk Seller {i}"),
+                one_liner: "Generated for benchmarks".into(),
+                description: "A generated seller.".into(),
+                languages: vec![LanguageInput {
+                    language: "English".into(),
+                    level: "native".into(),
+                }],
+                ..SellerProfileInput::default()
+            }
+            .validate()
+            .map_err(|e| anyhow::anyhow!("bulk seller profile: {e}"))?;
+            state
+                .accounts
+                .create_seller_profile(user.id, &profile, state.clock.now())
+                .await?;
+        }
+        sellers.push(user);
+    }
+    let subcategories: Vec<(usize, usize)> = taxonomy
+        .categories
+        .iter()
+        .enumerate()
+        .flat_map(|(c, cat)| (0..cat.subcategories.len()).map(move |s| (c, s)))
+        .collect();
+    // Writes to different shards run concurrently.
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut created = 0;
+    for n in 0..count {
+        let (category, sub) = subcategories[n % subcategories.len()];
+        let seller = sellers[n % sellers.len()].id;
+        let Some(input) = demo_gig(&taxonomy, category, sub, n, &["benchmark"]) else {
+            continue;
+        };
+        let content = input
+            .validate(&taxonomy)
+            .map_err(|e| anyhow::anyhow!("bulk gig: {e}"))?;
+        let actors = state.gig_actors.clone();
+        let now = state.clock.now();
+        tasks.spawn(async move {
+            let id = GigId::new();
+            actors
+                .execute(
+                    id,
+                    GigCommand::Create {
+                        id,
+                        content,
+                        publish: true,
+                    },
+                    seller,
+                    now,
+                )
+                .await
+        });
+        if tasks.len() >= 64 {
+            if let Some(result) = tasks.join_next().await {
+                result??;
+                created += 1;
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+        created += 1;
+    }
+    state.gig_actors.flush_index().await?;
+    Ok(created)
+}
