@@ -149,7 +149,7 @@ async fn writes_reach_the_index_through_the_outbox() {
         .await;
     assert!(matches!(
         refused,
-        Err(GigWriteError::Rule(GigError::NotOwner))
+        Err(GigWriteError::Rule(GigError::NotFound))
     ));
     assert_eq!(
         f.store.gig(id).await.unwrap().unwrap().status,

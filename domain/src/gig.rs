@@ -544,7 +544,12 @@ pub fn decide(
         return Err(GigError::NotFound);
     }
     if gig.seller_id != actor {
-        return Err(GigError::NotOwner);
+        // Other people may not even learn that a hidden gig exists.
+        return Err(if gig.is_public() {
+            GigError::NotOwner
+        } else {
+            GigError::NotFound
+        });
     }
     let mut next = gig.clone();
     let mut removed_media = Vec::new();
@@ -731,7 +736,7 @@ mod tests {
         );
         assert_eq!(
             decide(Some(&gig), GigCommand::Resume, UserId::new(), now()),
-            Err(GigError::NotOwner)
+            Err(GigError::NotFound)
         );
         let active = decide(Some(&gig), GigCommand::Resume, seller, now()).unwrap();
         assert_eq!(

@@ -43,7 +43,7 @@ enum Command {
         /// buyers; every demo account's password is `marketplace-demo`.
         #[arg(long)]
         demo: bool,
-        /// Also add this many generated gigs, for benchmarks.
+        /// Also add this many generated gigs (varied, deterministic), for benchmarks.
         #[arg(long, value_name = "GIGS")]
         bulk: Option<usize>,
     },
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(count) = bulk {
                 let started = std::time::Instant::now();
-                let gigs = gateway::seed::bulk(&state, count).await?;
+                let gigs = gateway::seed::bulk(&state, count, 20261125).await?;
                 println!(
                     "{gigs} generated gigs in {:.1} s",
                     started.elapsed().as_secs_f64()

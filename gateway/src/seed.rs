@@ -286,8 +286,40 @@ pub async fn demo(state: &AppState) -> anyhow::Result<usize> {
     Ok(created)
 }
 
+/// A generated search document as a seller would have typed it.
+fn synthetic_input(doc: &search::GigDocument) -> GigInput {
+    let days = i64::from(doc.delivery_days_min.max(1));
+    let mut packages = vec![package(
+        "basic",
+        "Basic",
+        format!("The essentials of {}", doc.subcategory_name.to_lowercase()),
+        doc.price_min,
+        days,
+        1,
+    )];
+    if doc.price_max > doc.price_min {
+        packages.push(package(
+            "premium",
+            "Premium",
+            "Everything, with priority support".to_string(),
+            doc.price_max,
+            days,
+            3,
+        ));
+    }
+    GigInput {
+        title: doc.title.clone(),
+        description: doc.description.clone(),
+        category: doc.category.clone(),
+        subcategory: doc.subcategory.clone(),
+        tags: doc.tags.iter().take(5).cloned().collect(),
+        faq: Vec::new(),
+        packages,
+    }
+}
+
 /// Adds `count` generated gigs, spread over generated sellers.
-pub async fn bulk(state: &AppState, count: usize) -> anyhow::Result<usize> {
+pub async fn bulk(state: &AppState, count: usize, seed: u64) -> anyhow::Result<usize> {
     let taxonomy = state.gigs.taxonomy().await?;
     anyhow::ensure!(
         !taxonomy.categories.is_empty(),
@@ -318,24 +350,16 @@ pub async fn bulk(state: &AppState, count: usize) -> anyhow::Result<usize> {
         }
         sellers.push(user);
     }
-    let subcategories: Vec<(usize, usize)> = taxonomy
-        .categories
-        .iter()
-        .enumerate()
-        .flat_map(|(c, cat)| (0..cat.subcategories.len()).map(move |s| (c, s)))
-        .collect();
     // Writes to different shards run concurrently.
     let mut tasks = tokio::task::JoinSet::new();
     let mut created = 0;
-    for n in 0..count {
-        let (category, sub) = subcategories[n % subcategories.len()];
+    let mut skipped = 0;
+    for (n, generated) in search::synthetic::synthetic_gigs(seed, count).enumerate() {
         let seller = sellers[n % sellers.len()].id;
-        let Some(input) = demo_gig(&taxonomy, category, sub, n, &["benchmark"]) else {
+        let Ok(content) = synthetic_input(&generated).validate(&taxonomy) else {
+            skipped += 1;
             continue;
         };
-        let content = input
-            .validate(&taxonomy)
-            .map_err(|e| anyhow::anyhow!("bulk gig: {e}"))?;
         let actors = state.gig_actors.clone();
         let now = state.clock.now();
         tasks.spawn(async move {
@@ -363,6 +387,12 @@ pub async fn bulk(state: &AppState, count: usize) -> anyhow::Result<usize> {
     while let Some(result) = tasks.join_next().await {
         result??;
         created += 1;
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "generated gigs that did not pass validation were skipped"
+        );
     }
     state.gig_actors.flush_index().await?;
     Ok(created)

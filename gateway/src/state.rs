@@ -259,6 +259,11 @@ async fn media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>>
             })
             .await
             .context("configuring S3 media storage")?;
+            // Create the bucket on a first start; where the credentials may
+            // not create buckets, the operator has made it already.
+            if let Err(error) = store.ensure_bucket().await {
+                tracing::warn!(%error, bucket = %media.s3_bucket, "cannot check or create the media bucket");
+            }
             Arc::new(store)
         }
     })

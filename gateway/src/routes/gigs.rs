@@ -288,6 +288,16 @@ async fn visible_gig(state: &AppState, id: GigId, viewer: Option<&AuthUser>) -> 
     }
 }
 
+/// A gig the caller may change: 404 if they cannot see it, 403 if they can
+/// but it is not theirs (the rule `domain::gig::decide` applies too).
+async fn owned_gig(state: &AppState, id: GigId, auth: &AuthUser) -> ApiResult<Gig> {
+    let gig = visible_gig(state, id, Some(auth)).await?;
+    if gig.seller_id != auth.user.id {
+        return Err(GigWriteError::Rule(GigError::NotOwner).into());
+    }
+    Ok(gig)
+}
+
 /// The fixed category taxonomy.
 #[utoipa::path(get, path = "/categories", tag = "gigs",
     responses((status = 200, body = Vec<CategoryView>)))]
@@ -392,15 +402,7 @@ async fn patch_gig(
     Json(patch): Json<PatchGigRequest>,
 ) -> ApiResult<Json<GigView>> {
     let id = parse_gig_id(&id)?;
-    let current = state
-        .gigs
-        .gig(id)
-        .await?
-        .filter(|g| g.deleted_at.is_none())
-        .ok_or_else(|| ApiError::not_found("no such gig"))?;
-    if current.seller_id != auth.user.id {
-        return Err(GigWriteError::Rule(GigError::NotOwner).into());
-    }
+    let current = owned_gig(&state, id, &auth).await?;
     let mut input = GigInput::from(&current.content);
     if let Some(v) = patch.title {
         input.title = v;
@@ -521,10 +523,7 @@ async fn upload_media(
         }
     })?;
     // Check ownership before storing anything.
-    let gig = visible_gig(&state, id, Some(&auth)).await?;
-    if gig.seller_id != auth.user.id {
-        return Err(GigWriteError::Rule(GigError::NotOwner).into());
-    }
+    owned_gig(&state, id, &auth).await?;
     let limits = state.image_limits.clone();
     let inspected = {
         let bytes = bytes.clone();

@@ -261,12 +261,16 @@ async fn autocomplete(
 /// Active gigs like this one.
 #[utoipa::path(get, path = "/gigs/{id}/similar", tag = "search",
     params(("id" = Uuid, Path), SimilarParams),
-    responses((status = 200, body = Vec<GigHitView>), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 200, body = Vec<GigHitView>, description = "empty for a gig that is not searchable"),
+        (status = 404, body = ErrorBody, description = "malformed id"),
+    ))]
 async fn similar_gigs(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Query(params): Query<SimilarParams>,
 ) -> ApiResult<Json<Vec<GigHitView>>> {
+    let id: Uuid = id.parse().map_err(|_| ApiError::not_found("no such gig"))?;
     let limit = params.limit.unwrap_or(6);
     if !(1..=20).contains(&limit) {
         return Err(invalid("limit", "must be between 1 and 20"));

@@ -427,9 +427,10 @@ async fn bad_input_changes_nothing(app: TestApp) {
         app.delete_as(token, &path)
             .await
             .expect_error(403, "forbidden");
+        // A draft is hidden from them: they cannot even learn it exists.
         app.post_as(token, &format!("/api/v1/gigs/{draft_id}/resume"))
             .await
-            .expect_error(403, "forbidden");
+            .expect_error(404, "not_found");
     }
     app.send(app.request(reqwest::Method::PATCH, &path).json(&title))
         .await

@@ -544,20 +544,10 @@ async fn autocomplete_and_similar_gigs(app: TestApp) {
             json!([])
         );
     }
-    // A malformed id should answer 404 in the error shape, like every other
-    // gig route. BUG (gateway/src/routes/search.rs, `similar_gigs`): it takes
-    // `axum::extract::Path<Uuid>`, so axum answers a plain-text 400 ("Invalid
-    // URL: Cannot parse `id` ..."). Restore this assertion once fixed:
-    //     app.get_json("/api/v1/gigs/not-a-gig/similar")
-    //         .await
-    //         .expect_error(404, "not_found");
-    let malformed = app.get_json("/api/v1/gigs/not-a-gig/similar").await;
-    assert!(
-        (400..500).contains(&malformed.status),
-        "a malformed id is the client's fault: {} {}",
-        malformed.status,
-        malformed.body
-    );
+    // A malformed id answers 404 in the error shape, like every other gig route.
+    app.get_json("/api/v1/gigs/not-a-gig/similar")
+        .await
+        .expect_error(404, "not_found");
 }
 
 async fn the_index_is_rebuilt_after_a_restart(app: TestApp) {
