@@ -23,7 +23,7 @@ use search::{ElasticsearchBackend, SearchBackend, SearchTier, TantivyIndex};
 use secrecy::ExposeSecret;
 use tracing::Instrument as _;
 
-use crate::config::{MailTransport, MediaBackend, Settings, SmtpTlsMode};
+use crate::config::{MailTransport, MediaBackend, MediaSettings, Settings, SmtpTlsMode};
 use crate::error::ApiResult;
 use crate::tokens::AccessTokens;
 
@@ -247,18 +247,9 @@ async fn media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>>
             )
         }
         MediaBackend::S3 => {
-            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-            let store = S3MediaStore::new(S3Settings {
-                bucket: media.s3_bucket.clone(),
-                region: media.s3_region.clone(),
-                endpoint: non_empty(&media.s3_endpoint),
-                access_key_id: non_empty(&media.s3_access_key_id),
-                secret_access_key: media.s3_secret_access_key.clone(),
-                force_path_style: media.s3_force_path_style,
-                presign_ttl: Duration::from_secs(media.s3_presign_ttl_secs),
-            })
-            .await
-            .context("configuring S3 media storage")?;
+            let store = S3MediaStore::new(s3_settings(media))
+                .await
+                .context("configuring S3 media storage")?;
             // Create the bucket on a first start; where the credentials may
             // not create buckets, the operator has made it already.
             if let Err(error) = store.ensure_bucket().await {
@@ -267,6 +258,20 @@ async fn media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>>
             Arc::new(store)
         }
     })
+}
+
+/// The S3 media store's settings, from the `media` section.
+pub fn s3_settings(media: &MediaSettings) -> S3Settings {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    S3Settings {
+        bucket: media.s3_bucket.clone(),
+        region: media.s3_region.clone(),
+        endpoint: non_empty(&media.s3_endpoint),
+        access_key_id: non_empty(&media.s3_access_key_id),
+        secret_access_key: media.s3_secret_access_key.clone(),
+        force_path_style: media.s3_force_path_style,
+        presign_ttl: Duration::from_secs(media.s3_presign_ttl_secs),
+    }
 }
 
 struct OpenedSearch {

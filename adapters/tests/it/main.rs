@@ -4,6 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod media;
-mod service;
+use testkit as service;
 mod smtp;
 mod store;

@@ -10,15 +10,13 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::panic::resume_unwind;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use adapters::media::{S3MediaStore, S3Settings};
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 use domain::ids::UserId;
 use domain::ports::Clock;
-use gateway::config::{MediaBackend, MediaSettings, Settings};
+use gateway::config::{MediaBackend, Settings};
 use gateway::AppState;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
@@ -115,86 +113,30 @@ pub const MOTO_SERVER_VAR: &str = "MARKETPLACE_MOTO_SERVER";
 /// How long `moto_server` may take to accept connections.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A `moto_server` process on a free loopback port, its output in a
-/// temporary directory; killed on drop.
-pub struct MotoServer {
-    child: Child,
-    port: u16,
-    dir: TempDir,
-}
+/// A `moto_server` on a free loopback port; killed on drop.
+pub struct MotoServer(testkit::Service);
 
 impl MotoServer {
     /// Starts it and waits (bounded) until it accepts connections. Fails,
-    /// never skips, when the executable is missing. The port is free when
-    /// chosen but could be taken before the server binds it; then another
-    /// is tried.
+    /// never skips, when the executable is missing.
     pub fn start() -> Self {
-        let executable = std::env::var_os(MOTO_SERVER_VAR)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .parent()
-                    .expect("the workspace directory")
-                    .join(".venv-services/bin/moto_server")
-            });
-        assert!(
-            executable.is_file(),
-            "moto_server not found at {}: run scripts/test.sh, which installs it into \
-             .venv-services (or point {MOTO_SERVER_VAR} at a moto_server executable)",
-            executable.display()
-        );
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let dir = TempDir::new().expect("create a temporary directory");
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("find a free port")
-                .port();
-            let log = std::fs::File::create(dir.path().join("moto_server.log"))
-                .expect("create the moto_server log");
-            let child = Command::new(&executable)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("share the log file"))
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {} failed: {e}", executable.display()));
-            let mut server = MotoServer { child, port, dir };
-            match server.wait_until_listening() {
-                Ok(()) => return server,
-                Err(why) => failures.push(why),
-            }
-        }
-        panic!("moto_server did not start: {failures:#?}");
-    }
-
-    fn wait_until_listening(&mut self) -> Result<(), String> {
-        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + MOTO_START_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Err(format!("moto_server exited with {status}: {}", self.log()));
-            }
-            if std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "moto_server not listening on {address} after {MOTO_START_TIMEOUT:?}: {}",
-                    self.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let executable = testkit::executable(MOTO_SERVER_VAR, "moto_server");
+        Self(testkit::Service::start(
+            &executable,
+            MOTO_START_TIMEOUT,
+            |port, _| {
+                vec![
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    port.to_string(),
+                ]
+            },
+        ))
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// What the server printed so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("moto_server.log")).unwrap_or_default()
+        format!("http://127.0.0.1:{}", self.0.port())
     }
 
     /// Points the media settings at a new bucket on this server.
@@ -207,27 +149,6 @@ impl MotoServer {
         media.s3_region = "us-east-1".into();
         media.s3_access_key_id = "testing".into();
         media.s3_secret_access_key = Some(SecretString::from("testing-secret".to_string()));
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The S3 store settings the server derives from `media`.
-fn s3_settings(media: &MediaSettings) -> S3Settings {
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    S3Settings {
-        bucket: media.s3_bucket.clone(),
-        region: media.s3_region.clone(),
-        endpoint: non_empty(&media.s3_endpoint),
-        access_key_id: non_empty(&media.s3_access_key_id),
-        secret_access_key: media.s3_secret_access_key.clone(),
-        force_path_style: media.s3_force_path_style,
-        presign_ttl: Duration::from_secs(media.s3_presign_ttl_secs),
     }
 }
 
@@ -414,15 +335,6 @@ pub async fn spawn_app_on(backend: Backend, media: Media, configure: &[Configure
     }
     for configure in configure {
         configure(&mut settings);
-    }
-    if moto.is_some() {
-        // Neither `S3MediaStore::new` nor the server creates the bucket.
-        S3MediaStore::new(s3_settings(&settings.media))
-            .await
-            .expect("configure the S3 store")
-            .ensure_bucket()
-            .await
-            .expect("create the media bucket on moto_server");
     }
     let teardown = Arc::new(Teardown {
         shutdown: Mutex::new(None),

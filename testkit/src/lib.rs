@@ -1,4 +1,5 @@
-//! Local servers for the tests: the PyPI ones that `scripts/test.sh` installs
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Local servers for integration tests: the PyPI ones that `scripts/test.sh` installs
 //! into `.venv-services` (`aiosmtpd`, `moto_server`), each started on a free
 //! loopback port in its own temporary directory and killed on drop.
 
@@ -16,6 +17,7 @@ pub fn executable(env_var: &str, name: &str) -> PathBuf {
     let path = std::env::var_os(env_var)
         .map(PathBuf::from)
         .unwrap_or_else(|| {
+            // This crate sits directly in the workspace.
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .parent()
                 .unwrap()
