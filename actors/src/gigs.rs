@@ -12,7 +12,7 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 use search::SearchTier;
 
-use crate::gig_shard::{GigShard, GigShardArgs, GigShardMsg, GigWriteError};
+use crate::gig_shard::{GigShard, GigShardArgs, GigShardMsg, GigShardSnapshot, GigWriteError};
 use crate::indexer::{IndexError, IndexerArgs, IndexerMsg, SearchIndexer};
 
 pub struct GigActorsConfig {
@@ -128,7 +128,25 @@ impl GigActors {
 
     /// Returns once every write made before the call is in the search index.
     pub async fn flush_index(&self) -> Result<(), IndexError> {
-        self.ask_indexer(IndexerMsg::Flush).await.unwrap_or(Ok(()))
+        self.ask_indexer(IndexerMsg::Flush)
+            .await
+            .unwrap_or(Err(IndexError::Stopped))
+    }
+
+    /// What every shard holds, in shard order.
+    pub async fn shard_snapshots(&self) -> Vec<Option<GigShardSnapshot>> {
+        let mut snapshots = Vec::new();
+        for shard in self.placement.actors() {
+            let snapshot = match shard
+                .call(GigShardMsg::Snapshot, Some(self.call_timeout))
+                .await
+            {
+                Ok(CallResult::Success(snapshot)) => Some(snapshot),
+                _ => None,
+            };
+            snapshots.push(snapshot);
+        }
+        snapshots
     }
 
     /// Rebuilds the search index from the database.

@@ -42,6 +42,8 @@ pub enum IndexError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Search(#[from] SearchError),
+    #[error("the search indexer is not running")]
+    Stopped,
 }
 
 pub struct IndexerArgs {

@@ -214,3 +214,46 @@ async fn a_write_made_behind_the_shards_back_is_retried_from_the_store() {
     assert_eq!(f.store.gig(id).await.unwrap().unwrap().version, 3);
     f.actors.stop();
 }
+
+#[tokio::test]
+async fn a_stale_cached_version_is_caught_by_the_store_and_retried() {
+    let f = fixture().await;
+    let id = create(&f, "I will build your Rust web service").await;
+    // Another writer edits the gig; the shard's cached copy is now one
+    // version behind, but the pause it is asked for is still legal.
+    let stored = f.store.gig(id).await.unwrap().unwrap();
+    let mut content = stored.content.clone();
+    content.title = "I will build your fast Rust web service".into();
+    let change = decide(
+        Some(&stored),
+        GigCommand::Update { content },
+        f.seller,
+        Utc::now(),
+    )
+    .unwrap();
+    f.store
+        .save_gig(&change.gig, change.expected_version)
+        .await
+        .unwrap();
+
+    let paused = f
+        .actors
+        .execute(id, GigCommand::Pause, f.seller, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!((paused.status, paused.version), (GigStatus::Paused, 3));
+    // The other writer's edit survived.
+    assert_eq!(
+        paused.content.title,
+        "I will build your fast Rust web service"
+    );
+    let conflicts: u64 = f
+        .actors
+        .shard_snapshots()
+        .await
+        .into_iter()
+        .map(|s| s.unwrap().version_conflicts)
+        .sum();
+    assert_eq!(conflicts, 1);
+    f.actors.stop();
+}
