@@ -277,10 +277,13 @@ pub fn s3_settings(media: &MediaSettings) -> S3Settings {
 struct OpenedSearch {
     tier: Arc<SearchTier>,
     needs_rebuild: bool,
+    /// Whether the index directory was there before (a first start has none).
+    existed: bool,
 }
 
 async fn search_tier(settings: &Settings) -> anyhow::Result<OpenedSearch> {
     let dir = settings.search_dir();
+    let existed = dir.exists();
     let opened = TantivyIndex::open(&dir)
         .with_context(|| format!("opening the search index in {}", dir.display()))?;
     let remote: Option<Arc<dyn SearchBackend>> = if settings.search.elasticsearch_url.is_empty() {
@@ -306,6 +309,7 @@ async fn search_tier(settings: &Settings) -> anyhow::Result<OpenedSearch> {
             ),
         ),
         needs_rebuild: opened.needs_rebuild,
+        existed,
     })
 }
 
