@@ -141,9 +141,13 @@ impl AppState {
         )
         .await?;
         if search.needs_rebuild {
-            tracing::warn!(
-                "the local search index was missing or unreadable, rebuilding it from the database"
-            );
+            if search.existed {
+                tracing::warn!(
+                    "the local search index was unreadable, rebuilding it from the database"
+                );
+            } else {
+                tracing::info!("creating the local search index from the database");
+            }
             match gig_actors.rebuild_index().await {
                 Some(Ok(count)) => tracing::info!(searchable = count, "search index rebuilt"),
                 Some(Err(error)) => anyhow::bail!("rebuilding the search index failed: {error}"),
