@@ -203,7 +203,7 @@ fn demo_gig(
 
 /// Fills an empty marketplace with demo sellers, buyers and gigs.
 pub async fn demo(state: &AppState) -> anyhow::Result<usize> {
-    let taxonomy = state.gigs.taxonomy().await?;
+    let taxonomy = state.taxonomy.clone();
     anyhow::ensure!(
         !taxonomy.categories.is_empty(),
         "the category taxonomy is empty"
@@ -320,7 +320,7 @@ fn synthetic_input(doc: &search::GigDocument) -> GigInput {
 
 /// Adds `count` generated gigs, spread over generated sellers.
 pub async fn bulk(state: &AppState, count: usize, seed: u64) -> anyhow::Result<usize> {
-    let taxonomy = state.gigs.taxonomy().await?;
+    let taxonomy = state.taxonomy.clone();
     anyhow::ensure!(
         !taxonomy.categories.is_empty(),
         "the category taxonomy is empty"

@@ -14,6 +14,7 @@ use adapters::sql::SqlStore;
 use anyhow::Context as _;
 use chrono::TimeDelta;
 use domain::account::{Email, NewUser, Password, Role, User, Username};
+use domain::gig::Taxonomy;
 use domain::ids::UserId;
 use domain::mail::AccountMail;
 use domain::ports::{
@@ -44,6 +45,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub store: SqlStore,
     pub gigs: Arc<dyn GigStore>,
+    /// The category taxonomy; fixed by a migration, so read once at start.
+    pub taxonomy: Arc<Taxonomy>,
     pub gig_actors: GigActors,
     pub media: Arc<dyn MediaStore>,
     pub image_limits: ImageLimits,
@@ -127,6 +130,11 @@ impl AppState {
         let media = media_store(&settings).await?;
         let search = search_tier(&settings).await?;
         let gigs: Arc<dyn GigStore> = Arc::new(store.clone());
+        let taxonomy = Arc::new(
+            gigs.taxonomy()
+                .await
+                .context("reading the category taxonomy")?,
+        );
         let accounts: Arc<dyn AccountStore> = Arc::new(store.clone());
         let gig_actors = GigActors::start(
             GigActorsConfig {
@@ -161,6 +169,7 @@ impl AppState {
         };
         Ok(Self {
             gigs,
+            taxonomy,
             gig_actors,
             media,
             image_limits,

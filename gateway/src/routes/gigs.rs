@@ -302,20 +302,20 @@ async fn owned_gig(state: &AppState, id: GigId, auth: &AuthUser) -> ApiResult<Gi
 #[utoipa::path(get, path = "/categories", tag = "gigs",
     responses((status = 200, body = Vec<CategoryView>)))]
 async fn categories(State(state): State<AppState>) -> ApiResult<Json<Vec<CategoryView>>> {
-    let taxonomy = state.gigs.taxonomy().await?;
     Ok(Json(
-        taxonomy
+        state
+            .taxonomy
             .categories
-            .into_iter()
+            .iter()
             .map(|c| CategoryView {
-                slug: c.slug,
-                name: c.name,
+                slug: c.slug.clone(),
+                name: c.name.clone(),
                 subcategories: c
                     .subcategories
-                    .into_iter()
+                    .iter()
                     .map(|s| SubcategoryView {
-                        slug: s.slug,
-                        name: s.name,
+                        slug: s.slug.clone(),
+                        name: s.name.clone(),
                     })
                     .collect(),
             })
@@ -343,7 +343,6 @@ async fn create_gig(
             "create a seller profile before publishing gigs",
         ));
     }
-    let taxonomy = state.gigs.taxonomy().await?;
     let content = GigInput {
         title: body.title,
         description: body.description,
@@ -353,7 +352,7 @@ async fn create_gig(
         faq: faq(body.faq),
         packages: packages(body.packages),
     }
-    .validate(&taxonomy)?;
+    .validate(&state.taxonomy)?;
     let id = GigId::new();
     let gig = execute(
         &state,
@@ -425,7 +424,7 @@ async fn patch_gig(
     if let Some(v) = patch.packages {
         input.packages = packages(v);
     }
-    let content = input.validate(&state.gigs.taxonomy().await?)?;
+    let content = input.validate(&state.taxonomy)?;
     let gig = execute(&state, &auth, id, GigCommand::Update { content }).await?;
     Ok(Json(GigView::from(&gig)))
 }
