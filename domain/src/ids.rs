@@ -63,3 +63,11 @@ id_type!(
     /// Identifies a gig.
     GigId
 );
+id_type!(
+    /// Identifies a conversation between two users.
+    ConversationId
+);
+id_type!(
+    /// Identifies a stored chat message.
+    MessageId
+);

@@ -13,15 +13,19 @@
 //! - [`money`]: integer amounts in a currency.
 //! - [`gig`]: gigs, packages, the category taxonomy and the rule for changing a gig.
 //! - [`auth`]: sessions, one-time tokens and their lifetimes.
+//! - [`chat`]: conversations, messages and read pointers.
+//! - [`live`]: live events for a user's sessions, durable or ephemeral.
 //! - [`mail`]: the account e-mails the marketplace sends.
 //! - [`error`]: the closed set of error codes clients see.
 //! - [`ports`]: traits for stores, mail, rate limiting and time.
 
 pub mod account;
 pub mod auth;
+pub mod chat;
 pub mod error;
 pub mod gig;
 pub mod ids;
+pub mod live;
 pub mod mail;
 pub mod money;
 pub mod ports;

@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 
 use crate::account::{Email, NewUser, ProfileUpdate, User, Username};
 use crate::auth::{NewSession, OneTimeToken, Rotation, Session, TokenPurpose};
+use crate::chat::{Attachment, Conversation, ConversationSummary, Message, NewConversation, ReadState};
 use crate::gig::{Gig, Taxonomy};
-use crate::ids::{GigId, SessionId, UserId};
+use crate::ids::{ConversationId, GigId, SessionId, UserId};
+use crate::live::{LiveEvent, StoredEvent};
 use crate::mail::AccountMail;
 use crate::seller::SellerProfile;
 
@@ -240,4 +242,136 @@ pub trait MediaStore: Send + Sync {
     async fn fetch(&self, key: &str) -> Result<Option<MediaLocation>, MediaError>;
     /// Deleting a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), MediaError>;
+}
+
+/// What storing a message did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, with the `chat.message` event written to each
+    /// participant's log (in participant order).
+    New {
+        message: Message,
+        events: Vec<StoredEvent>,
+    },
+    /// The sender had already sent a message with this client id in this
+    /// conversation: that one, and nothing written.
+    Duplicate(Message),
+}
+
+/// A page of a user's conversation list: the conversations whose latest
+/// activity is before `before` (activity time, then id), newest first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConversationPage {
+    pub before: Option<(DateTime<Utc>, ConversationId)>,
+    pub limit: u32,
+}
+
+/// Conversations, messages, read pointers and last-seen times.
+///
+/// Writes that produce live events append them to the participants' event
+/// logs (see [`EventLog`]) in the same transaction, so an event is stored
+/// exactly when its change is.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// The conversation between the two users about the subject: found, or
+    /// created with `conversation.started` appended to both participants'
+    /// logs (the events are empty when it was found).
+    async fn open_conversation(
+        &self,
+        new: &NewConversation,
+    ) -> Result<(Conversation, Vec<StoredEvent>), StoreError>;
+    async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>, StoreError>;
+    /// The user's conversations, latest activity (newest message, else
+    /// creation) first.
+    async fn conversations_for(
+        &self,
+        user: UserId,
+        page: ConversationPage,
+    ) -> Result<Vec<ConversationSummary>, StoreError>;
+    /// Stores a message whose `seq` must be the conversation's `last_seq + 1`
+    /// (else `VersionConflict`), moves the conversation's `last_seq`, moves
+    /// the sender's read pointer to the message, and appends `chat.message`
+    /// to both participants' logs, atomically. A repeated client id from the
+    /// same sender in the same conversation gives `Duplicate` and writes
+    /// nothing. `NotFound` for an unknown conversation.
+    async fn append_message(&self, message: &Message) -> Result<Appended, StoreError>;
+    /// Up to `limit` messages with `seq` below `before` (or the newest),
+    /// newest first.
+    async fn history(
+        &self,
+        conversation: ConversationId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Both participants' read pointers.
+    async fn read_states(&self, conversation: ConversationId)
+        -> Result<Vec<ReadState>, StoreError>;
+    /// Moves the user's read pointer forward to `seq` (at most the
+    /// conversation's `last_seq`) and appends `chat.read` to both
+    /// participants' logs; `None` when the pointer would not move forward.
+    async fn mark_read(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ReadState, Vec<StoredEvent>)>, StoreError>;
+    /// Everyone the user has a conversation with, each once.
+    async fn contacts(&self, user: UserId) -> Result<Vec<UserId>, StoreError>;
+    /// Unread messages over all the user's conversations.
+    async fn total_unread(&self, user: UserId) -> Result<i64, StoreError>;
+    /// Records a file uploaded to the conversation (its bytes are already in
+    /// the media store under [`Attachment::prefix`]).
+    async fn add_attachment(
+        &self,
+        conversation: ConversationId,
+        uploader: UserId,
+        attachment: &Attachment,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The attachments with these keys that `uploader` uploaded to the
+    /// conversation, in the order of `keys`; unknown keys are left out.
+    async fn attachments(
+        &self,
+        conversation: ConversationId,
+        uploader: UserId,
+        keys: &[String],
+    ) -> Result<Vec<Attachment>, StoreError>;
+    /// Records when the user was last connected.
+    async fn set_last_seen(&self, user: UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// When each of these users was last connected (absent: never).
+    async fn last_seen(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<(UserId, DateTime<Utc>)>, StoreError>;
+}
+
+/// Each user's log of durable live events, numbered by a per-user cursor.
+///
+/// Cursors are 1, 2, 3, ... per user with no gaps, and a transaction that
+/// takes cursor `n` commits before any that takes `n + 1` (the user's head
+/// is locked until commit), so a reader that has seen `n + 1` committed can
+/// always read `n`.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Appends the event to each user's log in one transaction.
+    async fn append(
+        &self,
+        users: &[UserId],
+        event: &LiveEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Up to `limit` of the user's events with a cursor above `after`,
+    /// oldest first.
+    async fn events_after(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The user's newest cursor; 0 before the first event.
+    async fn head(&self, user: UserId) -> Result<i64, StoreError>;
+    /// Deletes events created before `before`; the heads stay, so cursors
+    /// never repeat. Returns how many were deleted.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
