@@ -9,7 +9,15 @@
 //!   index from the database on demand.
 //! - [`gigs`]: starting the shards and the indexer, and the handle the
 //!   gateway calls.
+//! - [`live`]: publishing live events (event log, then bus).
+//! - [`conversation`]: one actor per active conversation, under shards that
+//!   start them on demand.
+//! - [`chat`]: starting the conversation shards, and the chat handle the
+//!   gateway calls.
 
+pub mod chat;
+pub mod conversation;
 pub mod gig_shard;
 pub mod gigs;
 pub mod indexer;
+pub mod live;

@@ -6,9 +6,21 @@
 //! ([`LocalPlacement`]); with several nodes, shards map to live pods by
 //! rendezvous hashing over a membership kept in Redis, behind the same trait.
 //!
+//! Live events travel to users' sessions over an [`EventBus`], and who is
+//! connected is kept by [`Presence`]; both are in-process on one node
+//! ([`LocalBus`], [`LocalPresence`]) and go through Redis with several.
+//!
 //! Layout:
 //! - [`shard_of`]: the stable entity-to-shard mapping every node agrees on.
 //! - [`Placement`], [`LocalPlacement`]: finding a shard's actor.
+//! - [`bus`]: publishing a user's live events to every session of that user.
+//! - [`presence`]: which users have a session open.
+
+pub mod bus;
+pub mod presence;
+
+pub use bus::{EventBus, LocalBus, Subscriber, SubscriptionId};
+pub use presence::{LocalPresence, Presence, PresenceChange};
 
 use ractor::{ActorRef, Message};
 use uuid::Uuid;

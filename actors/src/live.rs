@@ -1,0 +1,63 @@
+//! Publishing live events: durable ones go through the user's event log
+//! first (so a reconnecting session can replay them), then onto the bus.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use cluster::EventBus;
+use domain::ids::UserId;
+use domain::live::{Delivery, LiveEvent, StoredEvent};
+use domain::ports::{EventLog, StoreError};
+
+/// The one way features tell users' sessions what happened.
+#[derive(Clone)]
+pub struct LiveEvents {
+    log: Arc<dyn EventLog>,
+    bus: Arc<dyn EventBus>,
+}
+
+impl LiveEvents {
+    pub fn new(log: Arc<dyn EventLog>, bus: Arc<dyn EventBus>) -> Self {
+        Self { log, bus }
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.bus
+    }
+
+    /// Stores a durable event in each user's log, then delivers it.
+    pub async fn publish(
+        &self,
+        users: &[UserId],
+        event: LiveEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let stored = self.log.append(users, &event, now).await?;
+        self.deliver(&stored);
+        Ok(stored)
+    }
+
+    /// Delivers events that are already in the users' logs (a store wrote
+    /// them in the same transaction as the change they describe).
+    pub fn deliver(&self, stored: &[StoredEvent]) {
+        for event in stored {
+            self.bus
+                .publish(event.user_id, Arc::new(Delivery::from(event.clone())));
+        }
+    }
+
+    /// Delivers an ephemeral event (no cursor, never replayed).
+    pub fn notify(&self, user: UserId, event: LiveEvent) {
+        self.bus.publish(
+            user,
+            Arc::new(Delivery {
+                cursor: None,
+                event,
+            }),
+        );
+    }
+}
