@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cluster::{LocalPlacement, Placement, Presence, PresenceChange};
-use domain::account::User;
 use domain::chat::{
     authorize, ChatError, Conversation, ConversationSummary, Message, MessageDraft,
     NewConversation, ReadState, Subject,
@@ -106,15 +105,16 @@ impl ChatService {
     }
 
     /// Finds or starts the conversation between `by` and `with` about
-    /// `subject`. The caller has checked that the subject exists.
+    /// `subject`; `true` when it was started now. The caller has checked
+    /// that the subject exists.
     pub async fn open(
         &self,
-        by: &User,
+        by: UserId,
         with: UserId,
         subject: Option<Subject>,
         now: DateTime<Utc>,
-    ) -> Result<Conversation, ChatFailure> {
-        if with == by.id {
+    ) -> Result<(Conversation, bool), ChatFailure> {
+        if with == by {
             return Err(ChatError::WithSelf.into());
         }
         let other = self.accounts.user_by_id(with).await?;
@@ -125,14 +125,14 @@ impl ChatService {
             .store
             .open_conversation(&NewConversation {
                 id: ConversationId::new(),
-                started_by: by.id,
+                started_by: by,
                 with,
                 subject,
                 now,
             })
             .await?;
         self.live.deliver(&events);
-        Ok(conversation)
+        Ok((conversation, !events.is_empty()))
     }
 
     /// The conversation, if `user` takes part in it.
@@ -263,22 +263,26 @@ impl ChatService {
         }
     }
 
-    /// A session of `user` opened: when it is their first, the people they
-    /// talk to who are online hear that they are.
-    pub async fn connected(&self, user: UserId) {
+    /// A session of `user` opened. When it is their first, the people they
+    /// talk to who are online hear that they are (in the background).
+    pub fn connected(&self, user: UserId) {
         if self.presence.connected(user) == PresenceChange::CameOnline {
-            self.tell_contacts(user, true, None).await;
+            let chat = self.clone();
+            tokio::spawn(async move { chat.tell_contacts(user, true, None).await });
         }
     }
 
-    /// A session of `user` closed: when it was their last, their last-seen
-    /// time is stored and the people they talk to hear it.
-    pub async fn disconnected(&self, user: UserId, now: DateTime<Utc>) {
+    /// A session of `user` closed. When it was their last, their last-seen
+    /// time is stored and the people they talk to hear it (in the background).
+    pub fn disconnected(&self, user: UserId, now: DateTime<Utc>) {
         if self.presence.disconnected(user) == PresenceChange::WentOffline {
-            if let Err(error) = self.store.set_last_seen(user, now).await {
-                tracing::warn!(%error, user_id = %user, "storing last seen failed");
-            }
-            self.tell_contacts(user, false, Some(now)).await;
+            let chat = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = chat.store.set_last_seen(user, now).await {
+                    tracing::warn!(%error, user_id = %user, "storing last seen failed");
+                }
+                chat.tell_contacts(user, false, Some(now)).await;
+            });
         }
     }
 

@@ -22,6 +22,9 @@ pub enum ErrorCode {
     /// Well-formed, but some fields are invalid.
     ValidationFailed,
     RateLimited,
+    /// A live-event cursor older than the events still kept: reload and
+    /// start again from the newest.
+    CursorExpired,
     /// A dependency (the database) is not reachable.
     Unavailable,
     Internal,
@@ -41,6 +44,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::ValidationFailed => "validation_failed",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::CursorExpired => "cursor_expired",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }

@@ -23,7 +23,64 @@ pub struct Settings {
     pub gigs: GigSettings,
     pub media: MediaSettings,
     pub search: SearchSettings,
+    pub realtime: RealtimeSettings,
     pub log: LogSettings,
+}
+
+/// The live socket (`/ws`) and chat.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RealtimeSettings {
+    /// Seconds a new socket has to send `hello`.
+    pub hello_timeout_secs: u64,
+    /// Seconds of silence from a client before a ping; as long again without
+    /// an answer and the connection is closed.
+    pub heartbeat_secs: u64,
+    /// Frames waiting to be written to one socket; a client that lets it
+    /// fill is disconnected (close code 4008).
+    pub outbound_queue: usize,
+    /// Seconds one frame may take to be written before the client counts as
+    /// not reading.
+    pub write_timeout_secs: u64,
+    /// Largest text frame the protocol accepts; larger ones get an error.
+    pub max_frame_bytes: usize,
+    /// Requests per second a session may send on average ...
+    pub requests_per_sec: u32,
+    /// ... and at most this many at once.
+    pub burst: u32,
+    /// Requests of one session in progress at once.
+    pub max_in_flight: usize,
+    /// Initial read buffer of each socket, bytes (grows for larger frames).
+    pub read_buffer_bytes: usize,
+    /// Conversation shard actors.
+    pub conversation_shards: u32,
+    /// Seconds a conversation actor stays in memory without activity.
+    pub conversation_idle_secs: u64,
+    /// Least milliseconds between two typing events of one user in one
+    /// conversation.
+    pub typing_throttle_ms: u64,
+    /// Days live events are kept for clients to resume from.
+    pub event_retention_days: u32,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        Self {
+            hello_timeout_secs: 10,
+            heartbeat_secs: 30,
+            outbound_queue: 256,
+            write_timeout_secs: 10,
+            max_frame_bytes: 64 * 1024,
+            requests_per_sec: 20,
+            burst: 40,
+            max_in_flight: 32,
+            read_buffer_bytes: 4096,
+            conversation_shards: 64,
+            conversation_idle_secs: 300,
+            typing_throttle_ms: 3000,
+            event_retention_days: 30,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -26,7 +26,8 @@ pub struct ErrorBody {
     /// Stable machine-readable code: `bad_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `method_not_allowed`, `invalid_token`,
     /// `conflict`, `payload_too_large`, `unsupported_media_type`,
-    /// `validation_failed`, `rate_limited`, `unavailable`, `internal`.
+    /// `validation_failed`, `rate_limited`, `cursor_expired`, `unavailable`,
+    /// `internal`.
     pub code: String,
     /// Human explanation, safe to show.
     pub message: String,
@@ -74,6 +75,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::CursorExpired => StatusCode::GONE,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -218,23 +220,32 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = status_of(self.code);
-        let body = ErrorBody {
+impl ApiError {
+    /// The error as the body clients receive (also in socket error frames).
+    pub fn into_body(self) -> ErrorBody {
+        ErrorBody {
             code: self.code.as_str().to_string(),
             message: self.message,
             fields: self.fields,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(self.code);
+        let retry_after = self.retry_after;
+        let code = self.code;
+        let body = self.into_body();
         let mut response = (status, axum::Json(body)).into_response();
-        if let Some(retry_after) = self.retry_after {
+        if let Some(retry_after) = retry_after {
             // Round up: a client that waits the advertised time must get in.
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
-        if self.code == ErrorCode::Unauthorized {
+        if code == ErrorCode::Unauthorized {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

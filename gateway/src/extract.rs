@@ -40,31 +40,43 @@ impl FromRequestParts<AppState> for AuthUser {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
             })?;
-        let now = state.clock.now();
-        let claims = state
-            .tokens
-            .verify(token, now)
-            .map_err(|rejection| match rejection {
-                TokenRejection::Expired => ApiError::unauthorized("the access token has expired"),
-                TokenRejection::Invalid => ApiError::unauthorized("the access token is not valid"),
-            })?;
-        let session = state
-            .sessions
-            .session(claims.session_id)
-            .await?
-            .filter(|s| s.user_id == claims.user_id && s.is_active(now))
-            .ok_or_else(|| ApiError::unauthorized("the session has ended, sign in again"))?;
-        let user = state
-            .accounts
-            .user_by_id(claims.user_id)
-            .await?
-            .filter(User::can_sign_in)
-            .ok_or_else(|| ApiError::unauthorized("the account can no longer sign in"))?;
-        Ok(Self {
+        authenticate(state, token).await.map(|(user, _)| user)
+    }
+}
+
+/// Checks an access token: signature and expiry, an open session, an
+/// account that may act. Answers the user and when the token expires.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<(AuthUser, chrono::DateTime<chrono::Utc>), ApiError> {
+    let now = state.clock.now();
+    let claims = state
+        .tokens
+        .verify(token, now)
+        .map_err(|rejection| match rejection {
+            TokenRejection::Expired => ApiError::unauthorized("the access token has expired"),
+            TokenRejection::Invalid => ApiError::unauthorized("the access token is not valid"),
+        })?;
+    let session = state
+        .sessions
+        .session(claims.session_id)
+        .await?
+        .filter(|s| s.user_id == claims.user_id && s.is_active(now))
+        .ok_or_else(|| ApiError::unauthorized("the session has ended, sign in again"))?;
+    let user = state
+        .accounts
+        .user_by_id(claims.user_id)
+        .await?
+        .filter(User::can_sign_in)
+        .ok_or_else(|| ApiError::unauthorized("the account can no longer sign in"))?;
+    Ok((
+        AuthUser {
             user,
             session_id: session.id,
-        })
-    }
+        },
+        claims.expires_at,
+    ))
 }
 
 /// Anonymous when there is no `Authorization` header; a header that is

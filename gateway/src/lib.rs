@@ -12,6 +12,7 @@
 //! - [`pages`]: the small HTML pages behind e-mailed links.
 //! - [`seed`]: demo data and generated gigs for benchmarks.
 //! - [`telemetry`]: structured logging setup.
+//! - [`ws`]: the live socket at `/ws` and its session actors.
 //!
 //! [`run`] serves on a listener it is given until a shutdown future
 //! completes; the binary and the tests call the same function.
@@ -25,6 +26,7 @@ pub mod seed;
 pub mod state;
 pub mod telemetry;
 pub mod tokens;
+pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -66,6 +68,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "users", description = "Public profiles"),
         (name = "gigs", description = "Gigs, their images and the category taxonomy"),
         (name = "search", description = "Gig search, suggestions and similar gigs"),
+        (name = "conversations", description = "Chat: conversations, messages, read receipts, attachments, and the live event log"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -99,7 +102,8 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::me::router())
         .merge(routes::users::router())
         .merge(routes::gigs::router(max_upload_bytes))
-        .merge(routes::search::router());
+        .merge(routes::search::router())
+        .merge(routes::conversations::router(max_upload_bytes));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .merge(routes::ops::router())
@@ -125,6 +129,7 @@ pub fn app(state: AppState) -> anyhow::Result<Router> {
         )
         .merge(pages::router())
         .merge(routes::gigs::media_router())
+        .merge(ws::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -174,6 +179,8 @@ pub async fn run(
     let grace = Duration::from_secs(state.settings.server.shutdown_grace_secs);
     let store = state.store.clone();
     let gig_actors = state.gig_actors.clone();
+    let chat = state.chat.clone();
+    let closing = state.closing.clone();
     let app = app(state)?;
     tracing::info!(address = %listener.local_addr()?, "marketplace listening");
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -184,6 +191,8 @@ pub async fn run(
     .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down, finishing in-flight requests");
+        // Live sessions close with 1001 so clients reconnect elsewhere.
+        let _ = closing.send(true);
         let _ = stopping_tx.send(());
     });
     let deadline = async move {
@@ -198,6 +207,7 @@ pub async fn run(
         () = deadline => tracing::warn!("grace period over, closing remaining connections"),
     }
     gig_actors.stop();
+    chat.stop();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

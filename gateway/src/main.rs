@@ -46,6 +46,18 @@ enum Command {
         /// Also add this many generated gigs (varied, deterministic), for benchmarks.
         #[arg(long, value_name = "GIGS")]
         bulk: Option<usize>,
+        /// Also make sure this many verified accounts exist for load tests
+        /// (`load00001`, `load00002`, ...; existing ones are reused), and open
+        /// a new session for each. Needs --tokens-out.
+        #[arg(long, value_name = "N", requires = "tokens_out")]
+        load_users: Option<usize>,
+        /// Where --load-users writes one line per account:
+        /// `<user_id> <username> <access_token>` (the `loadgen` token file).
+        #[arg(long, value_name = "FILE", requires = "load_users")]
+        tokens_out: Option<PathBuf>,
+        /// Lifetime of the access tokens --load-users writes, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 7200)]
+        token_ttl_secs: u64,
     },
     CreateAdmin {
         /// The admin's e-mail address.
@@ -84,11 +96,22 @@ async fn main() -> anyhow::Result<()> {
             println!("search index rebuilt: {count} searchable gigs");
             Ok(())
         }
-        Command::Seed { demo, bulk } => {
+        Command::Seed {
+            demo,
+            bulk,
+            load_users,
+            tokens_out,
+            token_ttl_secs,
+        } => {
             anyhow::ensure!(
-                demo || bulk.is_some(),
-                "say what to seed: --demo and/or --bulk N"
+                demo || bulk.is_some() || load_users.is_some(),
+                "say what to seed: --demo, --bulk N and/or --load-users N --tokens-out FILE"
             );
+            let token_ttl = i64::try_from(token_ttl_secs)
+                .ok()
+                .and_then(chrono::TimeDelta::try_seconds)
+                .filter(|ttl| *ttl > chrono::TimeDelta::zero())
+                .context("--token-ttl-secs must be a positive number of seconds")?;
             let state = AppState::build(settings).await?;
             if demo {
                 let gigs = gateway::seed::demo(&state).await?;
@@ -105,6 +128,19 @@ async fn main() -> anyhow::Result<()> {
                     started.elapsed().as_secs_f64()
                 );
             }
+            if let (Some(count), Some(path)) = (load_users, tokens_out) {
+                let started = std::time::Instant::now();
+                let made = gateway::seed::load_users(&state, count, token_ttl).await?;
+                gateway::seed::write_load_tokens(&path, &made.users)?;
+                println!(
+                    "{count} load-test accounts ({} new, {} reused) with new sessions in {:.1} s; \
+                     tokens valid for {token_ttl_secs} s written to {}",
+                    made.created,
+                    made.reused,
+                    started.elapsed().as_secs_f64(),
+                    path.display()
+                );
+            }
             state.gig_actors.stop();
             state.store.close().await;
             Ok(())
@@ -113,12 +149,22 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let listen = settings.server.listen;
     let state = AppState::build(settings).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     gateway::run(listener, state, gateway::shutdown_signal()).await
+}
+
+/// Every WebSocket session holds a file descriptor: lift the soft limit on
+/// open files to the hard limit, which is all an unprivileged process may do.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
+    }
 }
 
 async fn create_admin(settings: Settings, email: &str, username: &str) -> anyhow::Result<()> {

@@ -1,16 +1,25 @@
 //! Demo data: `marketplace seed --demo` gives a newcomer a living
 //! marketplace (sellers with profiles, gigs in every subcategory, buyers);
-//! `--bulk N` adds N generated gigs for benchmarks. Everything goes through
+//! `--bulk N` adds N generated gigs for benchmarks; `--load-users N` makes
+//! N verified accounts (`load00001`, ...) each with a fresh session and a
+//! long-lived access token, for the load generator. Everything goes through
 //! the same paths as real users: accounts through the store, gigs through
 //! their shard actors, so the search index follows through the outbox.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use anyhow::Context as _;
-use domain::account::{Email, Password, ProfileUpdate, Role, User, Username};
+use chrono::TimeDelta;
+use domain::account::{Email, NewUser, Password, ProfileUpdate, Role, User, Username};
+use domain::auth::NewSession;
 use domain::gig::{GigCommand, GigInput, PackageInput, Taxonomy};
-use domain::ids::GigId;
+use domain::ids::{GigId, SessionId, UserId};
+use domain::ports::StoreError;
 use domain::seller::{LanguageInput, SellerProfileInput};
 
 use crate::state::AppState;
+use crate::tokens::AccessTokens;
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "marketplace-demo";
@@ -396,4 +405,175 @@ pub async fn bulk(state: &AppState, count: usize, seed: u64) -> anyhow::Result<u
     }
     state.gig_actors.flush_index().await?;
     Ok(created)
+}
+
+/// The password of every load-test account.
+pub const LOAD_PASSWORD: &str = "marketplace-load";
+
+/// Load-test accounts are written this many at a time.
+const LOAD_CONCURRENCY: usize = 64;
+
+/// The username of the `n`th load-test account (from 1): `load00001`.
+pub fn load_username(n: usize) -> String {
+    format!("load{n:05}")
+}
+
+/// A load-test account with a session opened for it just now.
+#[derive(Clone, Debug)]
+pub struct LoadUser {
+    pub id: UserId,
+    pub username: String,
+    pub access_token: String,
+}
+
+/// What [`load_users`] made.
+#[derive(Debug)]
+pub struct LoadUsers {
+    /// In username order.
+    pub users: Vec<LoadUser>,
+    pub created: usize,
+    pub reused: usize,
+}
+
+/// Makes sure `load00001` .. `loadN` exist (verified, password
+/// [`LOAD_PASSWORD`]), reusing the ones that do, and opens one new session
+/// for each, as a login would, with an access token that lives `token_ttl`.
+///
+/// The password is hashed once and the hash shared by every new account,
+/// so thousands of accounts take seconds, not minutes of argon2.
+pub async fn load_users(
+    state: &AppState,
+    count: usize,
+    token_ttl: TimeDelta,
+) -> anyhow::Result<LoadUsers> {
+    anyhow::ensure!(count > 0, "--load-users needs at least one account");
+    anyhow::ensure!(
+        token_ttl > TimeDelta::zero(),
+        "the token lifetime must be positive"
+    );
+    let password =
+        Password::parse("password", LOAD_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash: Arc<str> = state
+        .hasher
+        .hash(&password)
+        .await
+        .context("hashing the load-test password")?
+        .into();
+    let tokens = Arc::new(state.tokens.with_ttl(token_ttl));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut made = Vec::with_capacity(count);
+    for n in 1..=count {
+        let (state, hash, tokens) = (state.clone(), hash.clone(), tokens.clone());
+        tasks.spawn(async move {
+            load_user(&state, n, &hash, &tokens)
+                .await
+                .map(|made| (n, made))
+        });
+        if tasks.len() >= LOAD_CONCURRENCY {
+            if let Some(result) = tasks.join_next().await {
+                made.push(result??);
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        made.push(result??);
+    }
+    made.sort_by_key(|(n, _)| *n);
+    let created = made.iter().filter(|(_, (_, created))| *created).count();
+    Ok(LoadUsers {
+        reused: made.len() - created,
+        created,
+        users: made.into_iter().map(|(_, (user, _))| user).collect(),
+    })
+}
+
+/// One load-test account (found or created) and a new session for it; true
+/// when the account was created.
+async fn load_user(
+    state: &AppState,
+    n: usize,
+    password_hash: &str,
+    tokens: &AccessTokens,
+) -> anyhow::Result<(LoadUser, bool)> {
+    let name = load_username(n);
+    let username = Username::parse(&name).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let (user, created) = match state.accounts.user_by_username(&username).await? {
+        Some(user) => (user, false),
+        None => {
+            let now = state.clock.now();
+            let email = Email::parse(&format!("{name}@load.marketplace.localhost"))
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            let new = NewUser {
+                id: UserId::new(),
+                email,
+                username: username.clone(),
+                password_hash: password_hash.to_string(),
+                role: Role::User,
+                email_verified_at: Some(now),
+                created_at: now,
+            };
+            match state.accounts.create_user(&new).await {
+                Ok(user) => (user, true),
+                // Made meanwhile by another seed run: use that one.
+                Err(StoreError::Conflict(field)) => {
+                    match state.accounts.user_by_username(&username).await? {
+                        Some(user) => (user, false),
+                        None => anyhow::bail!("{name}: its {field} belongs to another account"),
+                    }
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("creating {name}"))),
+            }
+        }
+    };
+    anyhow::ensure!(
+        user.can_sign_in(),
+        "{name} exists but cannot sign in (suspended or deleted)"
+    );
+    let now = state.clock.now();
+    let refresh_token = adapters::token::generate();
+    let session = state
+        .sessions
+        .create_session(&NewSession {
+            id: SessionId::new(),
+            user_id: user.id,
+            refresh_token_hash: adapters::token::hash(&refresh_token),
+            created_at: now,
+            expires_at: now + state.refresh_ttl(),
+            user_agent: Some("marketplace seed --load-users".into()),
+            ip: None,
+        })
+        .await
+        .with_context(|| format!("opening a session for {name}"))?;
+    let access_token = tokens
+        .issue(user.id, session.id, now)
+        .with_context(|| format!("signing a token for {name}"))?;
+    Ok((
+        LoadUser {
+            id: user.id,
+            username: name,
+            access_token,
+        },
+        created,
+    ))
+}
+
+/// Writes one line per account, `<user_id> <username> <access_token>`,
+/// readable by the owner only (the tokens sign in as those accounts).
+pub fn write_load_tokens(path: &Path, users: &[LoadUser]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for user in users {
+        writeln!(out, "{} {} {}", user.id, user.username, user.access_token)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }

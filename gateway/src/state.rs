@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actors::chat::{ChatConfig, ChatService};
 use actors::gigs::{GigActors, GigActorsConfig};
+use actors::live::LiveEvents;
 use adapters::clock::SystemClock;
 use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
 use adapters::media::{ImageLimits, LocalMediaStore, S3MediaStore, S3Settings};
@@ -13,12 +15,14 @@ use adapters::ratelimit::{InMemoryLimiter, LimitPolicy};
 use adapters::sql::SqlStore;
 use anyhow::Context as _;
 use chrono::TimeDelta;
+use cluster::{LocalBus, LocalPresence};
 use domain::account::{Email, NewUser, Password, Role, User, Username};
 use domain::gig::Taxonomy;
 use domain::ids::UserId;
 use domain::mail::AccountMail;
 use domain::ports::{
-    AccountStore, Clock, GigStore, LoginLimiter, Mailer, MediaStore, SessionStore,
+    AccountStore, ChatStore, Clock, EventLog, GigStore, LoginLimiter, Mailer, MediaStore,
+    SessionStore,
 };
 use search::{ElasticsearchBackend, SearchBackend, SearchTier, TantivyIndex};
 use secrecy::ExposeSecret;
@@ -27,6 +31,7 @@ use tracing::Instrument as _;
 use crate::config::{MailTransport, MediaBackend, MediaSettings, Settings, SmtpTlsMode};
 use crate::error::ApiResult;
 use crate::tokens::AccessTokens;
+use crate::ws::SocketStats;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -51,6 +56,11 @@ pub struct AppState {
     pub media: Arc<dyn MediaStore>,
     pub image_limits: ImageLimits,
     pub search: Arc<SearchTier>,
+    /// Conversations, messages, presence; live events through `chat.live()`.
+    pub chat: ChatService,
+    pub sockets: Arc<SocketStats>,
+    /// Set when the server starts shutting down: live sessions close.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -162,6 +172,22 @@ impl AppState {
                 None => anyhow::bail!("the search indexer stopped while rebuilding"),
             }
         }
+        let realtime = &settings.realtime;
+        let chat_store: Arc<dyn ChatStore> = Arc::new(store.clone());
+        let event_log: Arc<dyn EventLog> = Arc::new(store.clone());
+        let chat = ChatService::start(
+            ChatConfig {
+                shards: realtime.conversation_shards,
+                idle: Duration::from_secs(realtime.conversation_idle_secs.max(1)),
+                typing_throttle: Duration::from_millis(realtime.typing_throttle_ms),
+                ..ChatConfig::default()
+            },
+            chat_store,
+            accounts.clone(),
+            LiveEvents::new(event_log, Arc::new(LocalBus::default())),
+            Arc::new(LocalPresence::new()),
+        )
+        .await?;
         let image_limits = ImageLimits {
             max_bytes: settings.media.max_upload_bytes,
             max_pixels: settings.media.max_pixels,
@@ -174,6 +200,9 @@ impl AppState {
             media,
             image_limits,
             search: search.tier,
+            chat,
+            sockets: Arc::new(SocketStats::default()),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             accounts,
             sessions: Arc::new(store.clone()),
             mailer,

@@ -24,6 +24,8 @@ struct Claims {
 pub struct AccessClaims {
     pub user_id: UserId,
     pub session_id: SessionId,
+    /// When the token stops being accepted (whole seconds).
+    pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -66,6 +68,18 @@ impl AccessTokens {
         self.ttl
     }
 
+    /// The same signing key with another lifetime: tokens it issues verify
+    /// wherever this one's do (long-lived tokens for load tests, minted by
+    /// `marketplace seed --load-users`).
+    pub fn with_ttl(&self, ttl: TimeDelta) -> Self {
+        Self {
+            encoding: self.encoding.clone(),
+            decoding: self.decoding.clone(),
+            validation: self.validation.clone(),
+            ttl,
+        }
+    }
+
     pub fn issue(
         &self,
         user_id: UserId,
@@ -91,6 +105,7 @@ impl AccessTokens {
         Ok(AccessClaims {
             user_id: UserId::from_uuid(data.claims.sub),
             session_id: SessionId::from_uuid(data.claims.sid),
+            expires_at: DateTime::from_timestamp(data.claims.exp, 0).unwrap_or(now),
         })
     }
 }
@@ -110,7 +125,8 @@ mod tests {
             tokens.verify(&token, now + TimeDelta::minutes(14)),
             Ok(AccessClaims {
                 user_id: user,
-                session_id: session
+                session_id: session,
+                expires_at: now + TimeDelta::minutes(15),
             })
         );
         assert_eq!(
@@ -122,6 +138,22 @@ mod tests {
         assert_eq!(
             tokens.verify("not.a.token", now),
             Err(TokenRejection::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_longer_lived_copy_signs_with_the_same_key() {
+        let tokens = AccessTokens::new(&[7; 32], TimeDelta::minutes(15));
+        let long = tokens.with_ttl(TimeDelta::hours(2));
+        assert_eq!(long.ttl(), TimeDelta::hours(2));
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let (user, session) = (UserId::new(), SessionId::new());
+        let token = long.issue(user, session, now).unwrap();
+        let later = now + TimeDelta::minutes(90);
+        assert_eq!(tokens.verify(&token, later).map(|c| c.user_id), Ok(user));
+        assert_eq!(
+            tokens.verify(&token, now + TimeDelta::hours(2)),
+            Err(TokenRejection::Expired)
         );
     }
 }

@@ -1,5 +1,6 @@
-//! The relational store: one implementation of `AccountStore` and
-//! `SessionStore` over SQLite (the embedded default) and PostgreSQL.
+//! The relational store: one implementation of `AccountStore`,
+//! `SessionStore`, `GigStore`, `ChatStore` and `EventLog` over SQLite (the
+//! embedded default) and PostgreSQL.
 //!
 //! Every query is written once. [`SqlStore`] wraps a pool of either backend and
 //! the private `on_pool!` macro expands the same query code for both pool
@@ -11,6 +12,11 @@
 //! - `account`: `AccountStore` (accounts, seller profiles, one-time tokens).
 //! - `session`: `SessionStore` (sessions and rotating refresh tokens).
 //! - `gig`: `GigStore` (gigs, the category taxonomy, the search outbox).
+//! - `chat`: `ChatStore` (conversations, messages, read pointers,
+//!   attachments, last-seen times).
+//! - `live`: `EventLog` (each user's log of durable live events) and the
+//!   helper that appends to it inside a write transaction, which every chat
+//!   write that produces events uses.
 //!
 //! Invariants both backends keep:
 //! - Times are truncated to microseconds before they are stored (PostgreSQL's
@@ -21,9 +27,14 @@
 //! - Writes that take more than one statement run in a transaction that takes
 //!   the write lock first (`BEGIN IMMEDIATE` on SQLite), so concurrent writers
 //!   wait for each other through the busy timeout instead of failing.
+//! - A change that produces live events appends them to the users' event
+//!   logs in its own transaction; the logs' heads are locked last and in
+//!   ascending user order, so PostgreSQL transactions cannot deadlock on them.
 
 mod account;
+mod chat;
 mod gig;
+mod live;
 mod rows;
 mod session;
 
@@ -182,6 +193,8 @@ fn conflict_field(source: &str) -> Option<&'static str> {
         ("users_email", "email"),
         ("users_username", "username"),
         ("seller_profiles_user_id", "seller_profile"),
+        ("chat_attachments_pkey", "attachment"),
+        ("chat_attachments_key", "attachment"),
     ]
     .into_iter()
     .find(|(needle, _)| source.contains(needle))
@@ -211,6 +224,11 @@ mod tests {
         assert_eq!(
             conflict_field("UNIQUE constraint failed: seller_profiles.user_id"),
             Some("seller_profile")
+        );
+        assert_eq!(conflict_field("chat_attachments_pkey"), Some("attachment"));
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: chat_attachments.key"),
+            Some("attachment")
         );
         assert_eq!(
             conflict_field("UNIQUE constraint failed: refresh_tokens.token_hash"),

@@ -5,8 +5,12 @@
 use chrono::{DateTime, Utc};
 use domain::account::{Country, Email, Role, User, Username};
 use domain::auth::Session;
+use domain::chat::{
+    Attachment, ClientMessageId, Conversation, ConversationSummary, Message, ReadState, Subject,
+};
 use domain::gig::{Faq, Gig, GigContent, GigMedia, GigStatus, Package};
-use domain::ids::{GigId, SessionId, UserId};
+use domain::ids::{ConversationId, GigId, MessageId, SessionId, UserId};
+use domain::live::{LiveEvent, StoredEvent};
 use domain::ports::{OutboxEntry, SellerProfileRecord, StoreError};
 use domain::seller::{Certificate, Education, Language, SellerProfile};
 use sqlx::types::Json;
@@ -216,6 +220,236 @@ impl From<OutboxRow> for OutboxEntry {
         OutboxEntry {
             id: row.id,
             gig_id: GigId::from_uuid(row.gig_id),
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The columns of `conversations` (aliased `c`), in `ConversationRow`'s order.
+macro_rules! conversation_columns {
+    () => {
+        "c.id, c.user_a, c.user_b, c.subject_key, c.started_by, c.created_at, c.last_seq, \
+         c.last_message_at"
+    };
+}
+pub(crate) use conversation_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConversationRow {
+    id: Uuid,
+    user_a: Uuid,
+    user_b: Uuid,
+    subject_key: String,
+    started_by: Uuid,
+    created_at: DateTime<Utc>,
+    last_seq: i64,
+    last_message_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ConversationRow> for Conversation {
+    type Error = StoreError;
+
+    fn try_from(row: ConversationRow) -> Result<Self, Self::Error> {
+        let subject = match row.subject_key.as_str() {
+            "" => None,
+            key => Some(Subject::from_key(key).ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "stored conversation {}: unknown subject {key:?}",
+                    row.id
+                ))
+            })?),
+        };
+        Ok(Conversation {
+            id: ConversationId::from_uuid(row.id),
+            participants: [UserId::from_uuid(row.user_a), UserId::from_uuid(row.user_b)],
+            subject,
+            started_by: UserId::from_uuid(row.started_by),
+            created_at: row.created_at,
+            last_seq: row.last_seq,
+            last_message_at: row.last_message_at,
+        })
+    }
+}
+
+/// The columns of `messages`, in `MessageRow`'s order.
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, seq, sender_id, client_id, body, attachments, sent_at"
+    };
+}
+pub(crate) use message_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    seq: i64,
+    sender_id: Uuid,
+    client_id: String,
+    body: String,
+    attachments: Json<Vec<Attachment>>,
+    sent_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+
+    fn try_from(row: MessageRow) -> Result<Self, Self::Error> {
+        Ok(Message {
+            id: MessageId::from_uuid(row.id),
+            conversation_id: ConversationId::from_uuid(row.conversation_id),
+            seq: row.seq,
+            sender: UserId::from_uuid(row.sender_id),
+            client_id: stored_client_id(row.id, &row.client_id)?,
+            body: row.body,
+            attachments: row.attachments.0,
+            sent_at: row.sent_at,
+        })
+    }
+}
+
+fn stored_client_id(message: Uuid, raw: &str) -> Result<ClientMessageId, StoreError> {
+    ClientMessageId::parse("client_id", raw).map_err(|_| {
+        StoreError::Backend(format!(
+            "stored message {message}: invalid client id {raw:?}"
+        ))
+    })
+}
+
+/// The columns of one line of a user's conversation list: the conversation
+/// (`c`), the viewer's membership (`m`), the other participant's (`o`) and the
+/// newest message (`lm`, absent before the first), in `SummaryRow`'s order.
+macro_rules! summary_columns {
+    () => {
+        concat!(
+            $crate::sql::rows::conversation_columns!(),
+            ", m.last_read_seq, o.last_read_seq AS other_read_seq, \
+             lm.id AS message_id, lm.sender_id AS message_sender_id, \
+             lm.client_id AS message_client_id, lm.body AS message_body, \
+             lm.attachments AS message_attachments, lm.sent_at AS message_sent_at"
+        )
+    };
+}
+pub(crate) use summary_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SummaryRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    last_read_seq: i64,
+    other_read_seq: i64,
+    message_id: Option<Uuid>,
+    message_sender_id: Option<Uuid>,
+    message_client_id: Option<String>,
+    message_body: Option<String>,
+    message_attachments: Option<Json<Vec<Attachment>>>,
+    message_sent_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<SummaryRow> for ConversationSummary {
+    type Error = StoreError;
+
+    fn try_from(row: SummaryRow) -> Result<Self, Self::Error> {
+        let conversation = Conversation::try_from(row.conversation)?;
+        let last_message = match (
+            row.message_id,
+            row.message_sender_id,
+            row.message_client_id,
+            row.message_body,
+            row.message_attachments,
+            row.message_sent_at,
+        ) {
+            (None, ..) => None,
+            (
+                Some(id),
+                Some(sender),
+                Some(client_id),
+                Some(body),
+                Some(attachments),
+                Some(sent_at),
+            ) => Some(Message {
+                id: MessageId::from_uuid(id),
+                conversation_id: conversation.id,
+                seq: conversation.last_seq,
+                sender: UserId::from_uuid(sender),
+                client_id: stored_client_id(id, &client_id)?,
+                body,
+                attachments: attachments.0,
+                sent_at,
+            }),
+            (Some(id), ..) => {
+                return Err(StoreError::Backend(format!(
+                    "stored message {id}: a required column is null"
+                )))
+            }
+        };
+        Ok(ConversationSummary {
+            conversation,
+            last_read_seq: row.last_read_seq,
+            other_read_seq: row.other_read_seq,
+            last_message,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReadStateRow {
+    user_id: Uuid,
+    last_read_seq: i64,
+}
+
+impl From<ReadStateRow> for ReadState {
+    fn from(row: ReadStateRow) -> Self {
+        ReadState {
+            user_id: UserId::from_uuid(row.user_id),
+            last_read_seq: row.last_read_seq,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttachmentRow {
+    key: String,
+    name: String,
+    content_type: String,
+    bytes: i64,
+}
+
+impl TryFrom<AttachmentRow> for Attachment {
+    type Error = StoreError;
+
+    fn try_from(row: AttachmentRow) -> Result<Self, Self::Error> {
+        let bytes = u64::try_from(row.bytes).map_err(|_| {
+            StoreError::Backend(format!(
+                "stored attachment {:?}: negative size {}",
+                row.key, row.bytes
+            ))
+        })?;
+        Ok(Attachment {
+            key: row.key,
+            name: row.name,
+            content_type: row.content_type,
+            bytes,
+        })
+    }
+}
+
+/// A payload that does not decode as a `LiveEvent` fails the row with a
+/// decode error, which the store reports as `StoreError::Backend`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    user_id: Uuid,
+    cursor: i64,
+    payload: Json<LiveEvent>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<EventRow> for StoredEvent {
+    fn from(row: EventRow) -> Self {
+        StoredEvent {
+            user_id: UserId::from_uuid(row.user_id),
+            cursor: row.cursor,
+            event: row.payload.0,
             created_at: row.created_at,
         }
     }

@@ -1,8 +1,9 @@
 //! The relational store suite: each scenario is written once and runs on a
 //! fresh SQLite file (`store::sqlite::*`) and on a fresh PostgreSQL database
 //! (`store::postgres::*`). Times are fixed, never the wall clock. Gig
-//! scenarios live in `gigs`.
+//! scenarios live in `gigs`, chat and event log scenarios in `chat`.
 
+mod chat;
 mod gigs;
 mod harness;
 
@@ -10,6 +11,13 @@ use std::collections::HashSet;
 
 use adapters::sql::SqlStore;
 use anyhow::{ensure, Context};
+use chat::{
+    attachments_are_filtered, concurrent_appends_have_one_winner,
+    concurrent_log_appends_have_no_gaps, concurrent_opens_make_one_conversation,
+    contacts_are_distinct, conversations_for_orders_and_pages, duplicate_client_id_writes_nothing,
+    event_cursors_have_no_gaps, last_seen_round_trip, mark_read_moves_forward_only,
+    messages_are_appended_in_sequence, open_is_find_or_create, prune_keeps_heads, unread_counts,
+};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use domain::account::{Country, Email, NewUser, ProfileUpdate, Role, User, Username};
 use domain::auth::{NewSession, OneTimeToken, Rotation, Session, TokenPurpose};
@@ -1216,4 +1224,18 @@ store_suite!(
     gigs_by_seller_filters_and_orders,
     gigs_after_pages_through_everything,
     unknown_taxonomy_or_seller_is_rejected,
+    open_is_find_or_create,
+    concurrent_opens_make_one_conversation,
+    messages_are_appended_in_sequence,
+    duplicate_client_id_writes_nothing,
+    concurrent_appends_have_one_winner,
+    event_cursors_have_no_gaps,
+    concurrent_log_appends_have_no_gaps,
+    prune_keeps_heads,
+    mark_read_moves_forward_only,
+    unread_counts,
+    conversations_for_orders_and_pages,
+    contacts_are_distinct,
+    attachments_are_filtered,
+    last_seen_round_trip,
 );

@@ -570,7 +570,17 @@ async fn delete_media(
 }
 
 async fn serve_media(State(state): State<AppState>, Path(key): Path<String>) -> Response {
-    match state.media.fetch(&key).await {
+    // Chat attachments are private: only their own route, which checks who
+    // asks, serves them.
+    if key.starts_with("chat/") {
+        return ApiError::not_found("no such media").into_response();
+    }
+    media_response(&state, &key, "public, max-age=31536000, immutable").await
+}
+
+/// Serves stored media: the bytes, or a redirect to a signed address.
+pub(crate) async fn media_response(state: &AppState, key: &str, cache: &'static str) -> Response {
+    match state.media.fetch(key).await {
         Ok(Some(MediaLocation::Bytes {
             content_type,
             bytes,
@@ -581,10 +591,7 @@ async fn serve_media(State(state): State<AppState>, Path(key): Path<String>) -> 
                 [
                     (header::CONTENT_TYPE, content_type),
                     // Keys are never reused, so a stored file never changes.
-                    (
-                        header::CACHE_CONTROL,
-                        HeaderValue::from_static("public, max-age=31536000, immutable"),
-                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
                     (
                         header::X_CONTENT_TYPE_OPTIONS,
                         HeaderValue::from_static("nosniff"),

@@ -2,6 +2,7 @@
 //! its OpenAPI description along with the handlers.
 
 pub mod auth;
+pub mod conversations;
 pub mod gigs;
 pub mod me;
 pub mod ops;

@@ -210,9 +210,14 @@ async fn search_gigs(
     State(state): State<AppState>,
     Query(params): Query<SearchParams>,
 ) -> ApiResult<Json<SearchResponse>> {
+    Ok(Json(search(&state, params).await?))
+}
+
+/// Runs a search; the REST handler and the socket's `search.query` share it.
+pub async fn search(state: &AppState, params: SearchParams) -> ApiResult<SearchResponse> {
     let query = params.into_query()?;
     let page = state.search.search(&query).await?;
-    Ok(Json(SearchResponse {
+    Ok(SearchResponse {
         hits: page.hits.into_iter().map(hit_view).collect(),
         total: page.total,
         categories: page
@@ -224,7 +229,7 @@ async fn search_gigs(
             })
             .collect(),
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// Suggestions for what the user is typing: gig titles, tags, categories.
@@ -235,6 +240,11 @@ async fn autocomplete(
     State(state): State<AppState>,
     Query(params): Query<AutocompleteParams>,
 ) -> ApiResult<Json<Vec<SuggestionView>>> {
+    Ok(Json(suggest(&state, params).await?))
+}
+
+/// Suggestions; the REST handler and the socket's `search.autocomplete` share it.
+pub async fn suggest(state: &AppState, params: AutocompleteParams) -> ApiResult<Vec<SuggestionView>> {
     let limit = params.limit.unwrap_or(8);
     if !(1..=20).contains(&limit) {
         return Err(invalid("limit", "must be between 1 and 20"));
@@ -243,8 +253,7 @@ async fn autocomplete(
         return Err(invalid("q", "must be at most 100 characters"));
     }
     let suggestions = state.search.autocomplete(params.q.trim(), limit).await?;
-    Ok(Json(
-        suggestions
+    Ok(suggestions
             .into_iter()
             .map(|s| SuggestionView {
                 text: s.text,
@@ -254,8 +263,7 @@ async fn autocomplete(
                     SuggestionKind::Category => "category",
                 },
             })
-            .collect(),
-    ))
+            .collect())
 }
 
 /// Active gigs like this one.

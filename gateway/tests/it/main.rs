@@ -23,6 +23,8 @@
 //!   installed by `scripts/test.sh`; `MARKETPLACE_MOTO_SERVER` overrides).
 //! - `search`: text, typos, filters, sorts, category counts, cursors,
 //!   refused parameters, suggestions, similar gigs, rebuilding the index.
+//! - `load_users`: load-test accounts and their long-lived sessions
+//!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[macro_use]
@@ -32,6 +34,7 @@ mod account;
 mod bad_input;
 mod gigs;
 mod journey;
+mod load_users;
 mod login;
 mod media;
 mod ops;

@@ -1,0 +1,175 @@
+//! `EventLog`: each user's log of durable live events, and the one helper
+//! that appends to it inside a caller's write transaction.
+//!
+//! A user's head row (`event_heads`) holds their newest cursor. Appending
+//! increments it, which locks the row until the transaction ends, then stores
+//! the event under the new cursor: cursors are 1, 2, 3, ... with no gaps, and
+//! the transaction that takes `n` commits before the one that takes `n + 1`.
+//! Heads are always taken last in a transaction and in ascending user order,
+//! so two transactions that touch the same users cannot deadlock.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::ids::UserId;
+use domain::live::{LiveEvent, StoredEvent};
+use domain::ports::{EventLog, StoreError};
+use sqlx::types::Json;
+use sqlx::{PgConnection, SqliteConnection};
+
+use super::rows::EventRow;
+use super::{on_pool, store_error, ts, SqlStore};
+
+/// Takes the user's next cursor: creates the head at 1, or increments it.
+const NEXT_CURSOR: &str = "INSERT INTO event_heads (user_id, last_cursor) VALUES ($1, 1) \
+     ON CONFLICT (user_id) DO UPDATE SET last_cursor = event_heads.last_cursor + 1 \
+     RETURNING last_cursor";
+
+const INSERT_EVENT: &str = "INSERT INTO user_events (user_id, cursor, kind, payload, created_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+/// The connection of an open write transaction, of either backend.
+pub(super) enum WriteConn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+impl<'a> From<&'a mut SqliteConnection> for WriteConn<'a> {
+    fn from(conn: &'a mut SqliteConnection) -> Self {
+        WriteConn::Sqlite(conn)
+    }
+}
+
+impl<'a> From<&'a mut PgConnection> for WriteConn<'a> {
+    fn from(conn: &'a mut PgConnection) -> Self {
+        WriteConn::Postgres(conn)
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection; like
+/// `on_pool!`, the body is expanded once per backend.
+macro_rules! on_conn {
+    ($write:expr, $conn:ident => $body:expr) => {
+        match $write {
+            WriteConn::Sqlite($conn) => $body,
+            WriteConn::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// Appends `event` to each user's log within the caller's open write
+/// transaction (pass `(&mut *tx).into()`), so the events commit exactly when
+/// the change that produced them does. Returns the stored events in the order
+/// of `users`; the heads are taken in ascending user order.
+pub(super) async fn append_events(
+    write: WriteConn<'_>,
+    users: &[UserId],
+    event: &LiveEvent,
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let created_at = ts(now);
+    let mut order: Vec<usize> = (0..users.len()).collect();
+    order.sort_by_key(|&i| users[i]);
+    let mut cursors = vec![0_i64; users.len()];
+    on_conn!(write, conn => {
+        for i in order {
+            let user = users[i].as_uuid();
+            let (cursor,): (i64,) = sqlx::query_as(NEXT_CURSOR)
+                .bind(user)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(store_error)?;
+            sqlx::query(INSERT_EVENT)
+                .bind(user)
+                .bind(cursor)
+                .bind(event.kind())
+                .bind(Json(event))
+                .bind(created_at)
+                .execute(&mut *conn)
+                .await
+                .map_err(store_error)?;
+            cursors[i] = cursor;
+        }
+    });
+    Ok(users
+        .iter()
+        .zip(cursors)
+        .map(|(&user_id, cursor)| StoredEvent {
+            user_id,
+            cursor,
+            event: event.clone(),
+            created_at,
+        })
+        .collect())
+}
+
+#[async_trait]
+impl EventLog for SqlStore {
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(users = users.len(), kind = event.kind()),
+        err(level = "debug")
+    )]
+    async fn append(
+        &self,
+        users: &[UserId],
+        event: &LiveEvent,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
+            let events = append_events((&mut *tx).into(), users, event, now).await?;
+            tx.commit().await.map_err(store_error)?;
+            Ok(events)
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user, after, limit), err(level = "debug"))]
+    async fn events_after(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<EventRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT user_id, cursor, payload, created_at FROM user_events \
+                 WHERE user_id = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+            )
+            .bind(user.as_uuid())
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(store_error)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user_id = %user), err(level = "debug"))]
+    async fn head(&self, user: UserId) -> Result<i64, StoreError> {
+        let head: Option<(i64,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT last_cursor FROM event_heads WHERE user_id = $1")
+                .bind(user.as_uuid())
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(store_error)?;
+        Ok(head.map_or(0, |(cursor,)| cursor))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(%before), err(level = "debug"))]
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM user_events WHERE created_at < $1")
+                .bind(ts(before))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(store_error)
+    }
+}
