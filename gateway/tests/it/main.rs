@@ -23,6 +23,8 @@
 //!   installed by `scripts/test.sh`; `MARKETPLACE_MOTO_SERVER` overrides).
 //! - `search`: text, typos, filters, sorts, category counts, cursors,
 //!   refused parameters, suggestions, similar gigs, rebuilding the index.
+//! - `socket`: a live-socket client (`/ws`) with bounded waits.
+//! - `chat`: chat over the socket and REST, receipts, presence, outsiders.
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -32,6 +34,7 @@ mod helpers;
 
 mod account;
 mod bad_input;
+mod chat;
 mod gigs;
 mod journey;
 mod load_users;
@@ -41,6 +44,7 @@ mod ops;
 mod password;
 mod registration;
 mod search;
+mod socket;
 mod seller;
 mod sessions;
 mod verification;
