@@ -61,3 +61,24 @@ impl LiveEvents {
         );
     }
 }
+
+impl LiveEvents {
+    /// Deletes events older than `retention` every `every`, in the
+    /// background, for as long as the runtime runs. A client whose cursor
+    /// is older than what is kept is told to reload (`cursor_expired`).
+    pub fn spawn_pruning(&self, retention: chrono::TimeDelta, every: std::time::Duration) {
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match log.prune(Utc::now() - retention).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "old live events pruned"),
+                    Err(error) => tracing::warn!(%error, "pruning live events failed"),
+                }
+            }
+        });
+    }
+}

@@ -1,8 +1,9 @@
 //! The outside world, behind the ports that `domain` defines.
 //!
 //! Layout:
-//! - [`sql`]: the relational store, one implementation of `AccountStore` and
-//!   `SessionStore` over SQLite (embedded default) and PostgreSQL.
+//! - [`sql`]: the relational store, one implementation of `AccountStore`,
+//!   `SessionStore`, `GigStore`, `ChatStore` and `EventLog` over SQLite
+//!   (embedded default) and PostgreSQL.
 //! - [`mail`]: account e-mail templates and the mailers that deliver them
 //!   (`.eml` files in an outbox directory, or SMTP).
 //! - [`media`]: gig images: checking uploads (type from the bytes, size and

@@ -175,6 +175,11 @@ impl AppState {
         let realtime = &settings.realtime;
         let chat_store: Arc<dyn ChatStore> = Arc::new(store.clone());
         let event_log: Arc<dyn EventLog> = Arc::new(store.clone());
+        let live = LiveEvents::new(event_log, Arc::new(LocalBus::default()));
+        live.spawn_pruning(
+            TimeDelta::days(i64::from(realtime.event_retention_days.max(1))),
+            Duration::from_secs(3600),
+        );
         let chat = ChatService::start(
             ChatConfig {
                 shards: realtime.conversation_shards,
@@ -184,7 +189,7 @@ impl AppState {
             },
             chat_store,
             accounts.clone(),
-            LiveEvents::new(event_log, Arc::new(LocalBus::default())),
+            live,
             Arc::new(LocalPresence::new()),
         )
         .await?;
