@@ -182,7 +182,12 @@ impl ConversationState {
         Ok(())
     }
 
-    async fn read(&mut self, user: UserId, seq: i64, now: DateTime<Utc>) -> Result<i64, ChatFailure> {
+    async fn read(
+        &mut self,
+        user: UserId,
+        seq: i64,
+        now: DateTime<Utc>,
+    ) -> Result<i64, ChatFailure> {
         self.load_for(user).await?;
         let store = &self.args.store;
         match store.mark_read(self.args.id, user, seq, now).await? {
@@ -372,11 +377,15 @@ impl Actor for ConversationShard {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorTerminated(who, _, _) => {
-                state.children.retain(|_, child| child.actor.get_id() != who.get_id());
+                state
+                    .children
+                    .retain(|_, child| child.actor.get_id() != who.get_id());
             }
             SupervisionEvent::ActorFailed(who, error) => {
                 tracing::error!(%error, "conversation actor failed");
-                state.children.retain(|_, child| child.actor.get_id() != who.get_id());
+                state
+                    .children
+                    .retain(|_, child| child.actor.get_id() != who.get_id());
             }
             _ => {}
         }
@@ -417,6 +426,8 @@ async fn spawn_child(
         }
         // The message (and its reply port) is dropped: the caller sees the
         // service as unavailable.
-        Err(error) => tracing::error!(%error, conversation_id = %id, "starting a conversation actor failed"),
+        Err(error) => {
+            tracing::error!(%error, conversation_id = %id, "starting a conversation actor failed")
+        }
     }
 }

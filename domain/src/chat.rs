@@ -136,9 +136,7 @@ impl ClientMessageId {
             Err(FieldError::new(
                 field,
                 "invalid",
-                format!(
-                    "must be 1 to {MAX_CLIENT_ID_CHARS} letters, digits or - _ . : characters"
-                ),
+                format!("must be 1 to {MAX_CLIENT_ID_CHARS} letters, digits or - _ . : characters"),
             ))
         }
     }

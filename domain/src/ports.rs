@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::account::{Email, NewUser, ProfileUpdate, User, Username};
 use crate::auth::{NewSession, OneTimeToken, Rotation, Session, TokenPurpose};
-use crate::chat::{Attachment, Conversation, ConversationSummary, Message, NewConversation, ReadState};
+use crate::chat::{
+    Attachment, Conversation, ConversationSummary, Message, NewConversation, ReadState,
+};
 use crate::gig::{Gig, Taxonomy};
 use crate::ids::{ConversationId, GigId, SessionId, UserId};
 use crate::live::{LiveEvent, StoredEvent};
@@ -340,10 +342,8 @@ pub trait ChatStore: Send + Sync {
     /// Records when the user was last connected.
     async fn set_last_seen(&self, user: UserId, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// When each of these users was last connected (absent: never).
-    async fn last_seen(
-        &self,
-        users: &[UserId],
-    ) -> Result<Vec<(UserId, DateTime<Utc>)>, StoreError>;
+    async fn last_seen(&self, users: &[UserId])
+        -> Result<Vec<(UserId, DateTime<Utc>)>, StoreError>;
 }
 
 /// Each user's log of durable live events, numbered by a per-user cursor.

@@ -389,7 +389,10 @@ pub async fn open(
     };
     let now = state.clock.now();
     let (conversation, created) = state.chat.open(user, with, subject, now).await?;
-    Ok((conversation_view(state, user, conversation.id).await?, created))
+    Ok((
+        conversation_view(state, user, conversation.id).await?,
+        created,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
@@ -402,7 +405,11 @@ pub struct ListParams {
     pub limit: Option<u32>,
 }
 
-pub async fn list(state: &AppState, user: UserId, params: ListParams) -> ApiResult<ConversationPageView> {
+pub async fn list(
+    state: &AppState,
+    user: UserId,
+    params: ListParams,
+) -> ApiResult<ConversationPageView> {
     let limit = bounded("limit", params.limit, 20, 100)?;
     let before = match params.before.as_deref() {
         None | Some("") => None,
@@ -443,7 +450,9 @@ fn bounded(field: &str, value: Option<u32>, default: u32, max: u32) -> ApiResult
     match value {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(FieldError::new(field, "out_of_range", format!("must be 1 to {max}")).into()),
+        Some(_) => {
+            Err(FieldError::new(field, "out_of_range", format!("must be 1 to {max}")).into())
+        }
     }
 }
 
@@ -727,7 +736,10 @@ async fn upload_attachment(
     let id = parse_conversation_id(&id)?;
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, "the file is larger than allowed")
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the file is larger than allowed",
+            )
         } else {
             ApiError::new(ErrorCode::BadRequest, e.body_text())
         }
@@ -756,10 +768,7 @@ async fn upload_attachment(
     };
     let name = attachment_name(params.name.as_deref(), content_type)?;
     let key = format!("{}{}", Attachment::prefix(id), Uuid::now_v7().simple());
-    state
-        .media
-        .put(&key, content_type, bytes.to_vec())
-        .await?;
+    state.media.put(&key, content_type, bytes.to_vec()).await?;
     let attachment = Attachment {
         key,
         name,

@@ -244,7 +244,10 @@ async fn autocomplete(
 }
 
 /// Suggestions; the REST handler and the socket's `search.autocomplete` share it.
-pub async fn suggest(state: &AppState, params: AutocompleteParams) -> ApiResult<Vec<SuggestionView>> {
+pub async fn suggest(
+    state: &AppState,
+    params: AutocompleteParams,
+) -> ApiResult<Vec<SuggestionView>> {
     let limit = params.limit.unwrap_or(8);
     if !(1..=20).contains(&limit) {
         return Err(invalid("limit", "must be between 1 and 20"));
@@ -254,16 +257,16 @@ pub async fn suggest(state: &AppState, params: AutocompleteParams) -> ApiResult<
     }
     let suggestions = state.search.autocomplete(params.q.trim(), limit).await?;
     Ok(suggestions
-            .into_iter()
-            .map(|s| SuggestionView {
-                text: s.text,
-                kind: match s.kind {
-                    SuggestionKind::Title => "title",
-                    SuggestionKind::Tag => "tag",
-                    SuggestionKind::Category => "category",
-                },
-            })
-            .collect())
+        .into_iter()
+        .map(|s| SuggestionView {
+            text: s.text,
+            kind: match s.kind {
+                SuggestionKind::Title => "title",
+                SuggestionKind::Tag => "tag",
+                SuggestionKind::Category => "category",
+            },
+        })
+        .collect())
 }
 
 /// Active gigs like this one.

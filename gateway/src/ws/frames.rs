@@ -169,7 +169,10 @@ mod tests {
         assert_eq!(bad.id, Value::Null);
         assert_eq!(bad.error.code(), ErrorCode::BadRequest);
         assert_eq!(parse(r#"{"type":"ping"}"#).unwrap_err().id, Value::Null);
-        assert_eq!(parse(r#"{"id":{},"type":"ping"}"#).unwrap_err().id, Value::Null);
+        assert_eq!(
+            parse(r#"{"id":{},"type":"ping"}"#).unwrap_err().id,
+            Value::Null
+        );
         assert_eq!(parse(r#"{"id":"x"}"#).unwrap_err().id, Value::from("x"));
         assert_eq!(
             parse(r#"{"id":"x","type":"ping","data":[1]}"#)

@@ -107,12 +107,12 @@ pub fn unknown(kind: &str) -> ApiError {
 struct Empty {}
 
 /// Splits `conversation_id` off a request's data and reads the rest as `T`.
-fn in_conversation<T: DeserializeOwned>(
-    kind: &str,
-    data: Value,
-) -> ApiResult<(ConversationId, T)> {
+fn in_conversation<T: DeserializeOwned>(kind: &str, data: Value) -> ApiResult<(ConversationId, T)> {
     let Value::Object(mut fields) = data else {
-        return Err(ApiError::new(ErrorCode::BadRequest, "data must be an object"));
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "data must be an object",
+        ));
     };
     let id = match fields.remove("conversation_id") {
         Some(Value::String(raw)) => conversations::parse_conversation_id(&raw)?,

@@ -340,10 +340,7 @@ impl Session {
                 self.state.sockets.abusive.fetch_add(1, Ordering::Relaxed);
                 return Err(Close::Code(4429, "kept sending over the rate limit"));
             }
-            let error = ApiError::new(
-                ErrorCode::RateLimited,
-                "too many requests: slow down",
-            );
+            let error = ApiError::new(ErrorCode::RateLimited, "too many requests: slow down");
             return self.write(frames::reply(&request.id, Err(error))).await;
         }
         match request.kind.as_str() {
@@ -439,7 +436,10 @@ impl Session {
             next_cursor: head + 1,
         });
         self.state.chat.connected(user);
-        self.state.sockets.authenticated.fetch_add(1, Ordering::Relaxed);
+        self.state
+            .sockets
+            .authenticated
+            .fetch_add(1, Ordering::Relaxed);
         let realtime = &self.state.settings.realtime;
         let data = serde_json::json!({
             "user_id": user,
@@ -611,7 +611,9 @@ impl Session {
                 .live()
                 .bus()
                 .unsubscribe(authed.user, authed.subscription);
-            self.state.chat.disconnected(authed.user, self.state.clock.now());
+            self.state
+                .chat
+                .disconnected(authed.user, self.state.clock.now());
             self.state
                 .sockets
                 .authenticated

@@ -175,7 +175,10 @@ async fn socket_and_rest_users_see_each_other(app: TestApp) {
         json!({ "conversation_id": id, "client_id": "ws-1", "body": "over the socket" }),
     )
     .await;
-    let history = app.get_json_as(&bob_tokens.access, &messages).await.expect(200);
+    let history = app
+        .get_json_as(&bob_tokens.access, &messages)
+        .await
+        .expect(200);
     let bodies: Vec<&str> = history["items"]
         .as_array()
         .unwrap()
@@ -213,7 +216,12 @@ async fn socket_and_rest_users_see_each_other(app: TestApp) {
         .collect();
     assert_eq!(
         kinds,
-        ["conversation.started", "chat.message", "chat.message", "chat.read"]
+        [
+            "conversation.started",
+            "chat.message",
+            "chat.message",
+            "chat.read"
+        ]
     );
     assert_eq!(events["head"], 4);
 }
@@ -248,7 +256,9 @@ async fn outsiders_can_neither_read_nor_write(app: TestApp) {
     }
     let token = &carol_tokens.access;
     let base = format!("/api/v1/conversations/{id}");
-    app.get_json_as(token, &base).await.expect_error(404, "not_found");
+    app.get_json_as(token, &base)
+        .await
+        .expect_error(404, "not_found");
     app.get_json_as(token, &format!("{base}/messages"))
         .await
         .expect_error(404, "not_found");
@@ -276,5 +286,8 @@ async fn outsiders_can_neither_read_nor_write(app: TestApp) {
     // Nothing changed.
     let history = a.ok("chat.history", json!({ "conversation_id": id })).await;
     assert_eq!(history["items"].as_array().unwrap().len(), 1);
-    assert_eq!(history["read"][0]["last_read_seq"].as_i64().unwrap() <= 1, true);
+    assert_eq!(
+        history["read"][0]["last_read_seq"].as_i64().unwrap() <= 1,
+        true
+    );
 }
