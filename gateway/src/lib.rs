@@ -184,6 +184,13 @@ pub async fn run(
     let app = app(state)?;
     tracing::info!(address = %listener.local_addr()?, "marketplace listening");
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    // Small frames (socket replies, events) go out at once instead of
+    // waiting for the peer's delayed acknowledgement.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

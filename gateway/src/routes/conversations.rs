@@ -749,7 +749,12 @@ async fn upload_attachment(
     let content_type = if bytes.starts_with(b"%PDF-") {
         "application/pdf"
     } else {
-        let limits = state.image_limits.clone();
+        // Any picture a person may send, however small (gig images have a
+        // minimum size; chat attachments do not).
+        let limits = adapters::media::ImageLimits {
+            min_side: 1,
+            ..state.image_limits.clone()
+        };
         let inspected = {
             let bytes = bytes.clone();
             tokio::task::spawn_blocking(move || adapters::media::inspect(&bytes, &limits))

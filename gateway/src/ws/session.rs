@@ -415,7 +415,9 @@ impl Session {
             Ok(started) => started,
             Err(error) => {
                 bus.unsubscribe(user, subscription);
-                return self.write(frames::reply(&request.id, Err(error))).await;
+                // Counted like a bad frame: a client cannot make the server
+                // read the log over and over.
+                return self.refuse(request.id, error).await;
             }
         };
         let unread = match self.state.chat.store().total_unread(user).await {
@@ -490,11 +492,25 @@ impl Session {
         Ok((head, Some(cursor)))
     }
 
-    /// Writes the user's durable events after `after` up to `until`.
+    /// Writes the user's durable events after `after` up to `until`, and
+    /// on to whatever arrives meanwhile: live events that come in during a
+    /// replay are taken from the inbox as they arrive (so a long replay
+    /// cannot overflow it); durable ones only move the end of the replay
+    /// (the log has them), ephemeral ones are stale by then and dropped.
     async fn replay(&mut self, user: UserId, after: i64, until: i64) -> Result<(), Close> {
         let log = self.state.chat.live().log().clone();
-        let mut after = after;
-        while after < until {
+        let (mut after, mut until) = (after, until);
+        loop {
+            if let Some(authed) = &mut self.authed {
+                while let Ok(delivery) = authed.events.try_recv() {
+                    if let Some(cursor) = delivery.cursor {
+                        until = until.max(cursor);
+                    }
+                }
+            }
+            if after >= until {
+                break;
+            }
             let limit = u32::try_from(until - after)
                 .unwrap_or(REPLAY_PAGE)
                 .min(REPLAY_PAGE);
@@ -510,14 +526,11 @@ impl Session {
             };
             after = last.cursor;
             for event in events {
-                if event.cursor > until {
-                    break;
-                }
                 self.write(frames::event(&Delivery::from(event))).await?;
             }
         }
         if let Some(authed) = &mut self.authed {
-            authed.next_cursor = authed.next_cursor.max(until + 1);
+            authed.next_cursor = authed.next_cursor.max(after.max(until) + 1);
         }
         Ok(())
     }
@@ -535,8 +548,9 @@ impl Session {
             return Ok(());
         }
         if cursor > next {
-            // Something was published out of order or lost: the log has it.
-            self.replay(user, next - 1, cursor - 1).await?;
+            // Something was published out of order or lost: the log has it
+            // and everything before it.
+            return self.replay(user, next - 1, cursor).await;
         }
         self.write(frames::event(&delivery)).await?;
         if let Some(authed) = &mut self.authed {

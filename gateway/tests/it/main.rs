@@ -25,6 +25,9 @@
 //!   refused parameters, suggestions, similar gigs, rebuilding the index.
 //! - `socket`: a live-socket client (`/ws`) with bounded waits.
 //! - `chat`: chat over the socket and REST, receipts, presence, outsiders.
+//! - `live`: the socket under stress: resuming after a cut, retried sends,
+//!   slow readers, malformed and flooding clients, hello and heartbeat
+//!   rules, search over the socket, attachments.
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -37,6 +40,7 @@ mod bad_input;
 mod chat;
 mod gigs;
 mod journey;
+mod live;
 mod load_users;
 mod login;
 mod media;
@@ -44,7 +48,7 @@ mod ops;
 mod password;
 mod registration;
 mod search;
-mod socket;
 mod seller;
 mod sessions;
+mod socket;
 mod verification;

@@ -59,18 +59,25 @@ impl Socket {
     /// Says hello with a cursor to resume from.
     pub async fn resume(app: &TestApp, token: &str, cursor: Option<i64>) -> (Self, Value) {
         let mut socket = Self::open(app).await;
+        let reply = socket.hello(token, cursor).await;
+        assert_eq!(reply["ok"], true, "hello failed: {reply}");
+        let data = reply["data"].clone();
+        (socket, data)
+    }
+
+    /// Says hello on an open socket (protocol 1) and returns the reply
+    /// frame, whether it succeeded or not. On success the socket's
+    /// `cursor` is the one resumed from, or the server's head without one.
+    pub async fn hello(&mut self, token: &str, cursor: Option<i64>) -> Value {
         let mut data = json!({ "protocol": 1, "token": token });
         if let Some(cursor) = cursor {
             data["cursor"] = json!(cursor);
-            socket.cursor = cursor;
         }
-        let reply = socket.request("hello", data).await;
-        assert_eq!(reply["ok"], true, "hello failed: {reply}");
-        let data = reply["data"].clone();
-        if cursor.is_none() {
-            socket.cursor = data["cursor"].as_i64().unwrap();
+        let reply = self.request("hello", data).await;
+        if reply["ok"] == true {
+            self.cursor = cursor.unwrap_or_else(|| reply["data"]["cursor"].as_i64().unwrap());
         }
-        (socket, data)
+        reply
     }
 
     pub async fn send_text(&mut self, text: &str) {
@@ -192,8 +199,8 @@ impl Socket {
         events
     }
 
-    /// No event arrives for a short while (used after something that must
-    /// not produce one, once a later frame proves the server moved on).
+    /// How many events named `name` wait in the backlog (read while
+    /// waiting for something else).
     pub fn backlog_events(&self, name: &str) -> usize {
         self.backlog
             .iter()
@@ -201,26 +208,78 @@ impl Socket {
             .count()
     }
 
+    /// Frames read while waiting for something else and not taken yet.
+    pub fn backlog(&self) -> &VecDeque<Value> {
+        &self.backlog
+    }
+
+    /// Forgets the events in the backlog (a client that does not care
+    /// about them, in a long run); returns how many there were.
+    pub fn drop_events(&mut self) -> usize {
+        let before = self.backlog.len();
+        self.backlog.retain(|f| f["type"] != "event");
+        before - self.backlog.len()
+    }
+
     /// Reads one JSON frame, tracking the highest cursor.
     pub async fn read(&mut self) -> Value {
+        match self.next_or_close().await {
+            Ok(frame) => frame,
+            Err(code) => panic!("closed by the server (code {code:?})"),
+        }
+    }
+
+    /// Reads one JSON frame (tracking the highest cursor), or the close
+    /// code once the server closed: `Err(None)` when the connection ended
+    /// without a close frame.
+    pub async fn next_or_close(&mut self) -> Result<Value, Option<u16>> {
         loop {
-            let message = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
                 .await
-                .expect("no frame within the timeout")
-                .expect("the socket closed")
-                .expect("reading the socket failed");
-            match message {
-                Message::Text(text) => {
-                    let frame: Value = serde_json::from_str(text.as_str()).unwrap();
-                    if let Some(cursor) = frame["cursor"].as_i64() {
-                        self.cursor = self.cursor.max(cursor);
-                    }
-                    return frame;
-                }
-                Message::Close(frame) => panic!("closed by the server: {frame:?}"),
-                _ => continue,
+                .expect("no frame within the timeout");
+            match next {
+                Some(Ok(Message::Text(text))) => return Ok(self.frame(text.as_str())),
+                Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Err(None),
             }
         }
+    }
+
+    /// Reads for `duration` without sending anything, the way an idle
+    /// client listens: frames go to the backlog, and every WebSocket ping
+    /// is answered (tungstenite answers while reading). Returns how many
+    /// pings arrived; panics if the connection ends.
+    pub async fn listen(&mut self, duration: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + duration;
+        let mut pings = 0;
+        loop {
+            let next = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Ok(next) => next,
+                Err(_) => return pings,
+            };
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    let frame = self.frame(text.as_str());
+                    self.backlog.push_back(frame);
+                }
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Close(frame))) => panic!("closed by the server: {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("reading the socket failed: {e}"),
+                None => panic!("the socket closed"),
+            }
+        }
+    }
+
+    /// A text frame as JSON; its cursor raises the highest seen.
+    fn frame(&mut self, text: &str) -> Value {
+        let frame: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("a frame that is not JSON ({e}): {text}"));
+        if let Some(cursor) = frame["cursor"].as_i64() {
+            self.cursor = self.cursor.max(cursor);
+        }
+        frame
     }
 
     /// Reads until the server closes; returns the close code (frames before
