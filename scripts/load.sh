@@ -14,6 +14,9 @@
 # BODY_BYTES (100), SOURCE_ADDRS (8), KEEP=1 keeps the data directory and
 # the server log.
 #
+# Progress and each tool's full output go to stderr; the summary (machine,
+# commands' figures) to stdout.
+#
 # One process may hold at most `ulimit -Hn` descriptors (20000 here), so
 # SESSIONS and 2*PAIRS must stay below about 19,900: loadgen says so
 # before starting when they do not fit.
@@ -82,24 +85,28 @@ url="ws://127.0.0.1:$port/ws"
 status=0
 idle_cmd=("$loadgen" idle --url "$url" --tokens "$work/tokens.txt" --sessions "$sessions"
   --server-pid "$pid" --source-addrs "$source_addrs" --hold-secs "$hold_secs")
-echo "== ${idle_cmd[*]}" >&2
+echo "== $(date -u +%T) ${idle_cmd[*]}" >&2
 idle_out=$("${idle_cmd[@]}") || status=$?
-echo "$idle_out"
+echo "$idle_out" >&2
+echo "== $(date -u +%T) idle done" >&2
 sleep 2 # let the server finish closing the idle sessions
 
 chat_cmd=("$loadgen" chat --url "$url" --tokens "$work/tokens.txt" --pairs "$pairs"
   --rate "$rate" --duration-secs "$duration_secs" --warmup-secs "$warmup_secs"
   --body-bytes "$body_bytes" --server-pid "$pid" --source-addrs "$source_addrs")
-echo "== ${chat_cmd[*]}" >&2
+echo "== $(date -u +%T) ${chat_cmd[*]}" >&2
 chat_out=$("${chat_cmd[@]}") || status=$?
-echo "$chat_out"
+echo "$chat_out" >&2
 
+echo "== $(date -u +%T) chat done" >&2
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "the server died during the test; its log:" >&2
   tail -50 "$work/server.log" >&2
   status=1
 fi
-warnings=$(grep -c -E '\b(WARN|ERROR)\b' "$work/server.log" || true)
+# The server log without colours and timestamps, to count its warnings by message.
+sed -e 's/\x1b\[[0-9;]*m//g' "$work/server.log" >"$work/server.plain.log"
+warnings=$(grep -c -E '^\S+ +(WARN|ERROR) ' "$work/server.plain.log" || true)
 
 cat <<EOF
 
@@ -110,10 +117,14 @@ $seed_out
 == idle ($sessions sessions, held ${hold_secs} s)
 $(grep -E '^(opened|sessions|server RSS|KiB per idle|loadgen RSS|ended|failed to open)|^ +[0-9]+  ' <<<"$idle_out" || true)
 == chat ($pairs pairs, $rate msg/s per session, ${duration_secs} s after ${warmup_secs} s warmup)
-$(grep -E '^(opened|sent|throughput|delivery latency|ack latency|errors|server RSS|loadgen RSS|failed to open|conversation.open failed)|^ +[0-9]+  ' <<<"$chat_out" || true)
+$(grep -E '^(opened|sent|throughput|delivery latency|ack latency|error reply|errors|server RSS|loadgen RSS|failed to open|conversation.open failed)|^ +[0-9]+  ' <<<"$chat_out" || true)
 == server log: $warnings warning/error lines
 EOF
 if (( warnings > 0 )); then
-  grep -E '\b(WARN|ERROR)\b' "$work/server.log" | sort | uniq -c | sort -rn | head -10
+  # First and last time of each kind (level, target, message without fields).
+  grep -E '^\S+ +(WARN|ERROR) ' "$work/server.plain.log" \
+    | awk '{ t = $1; $1 = ""; sub(/ [a-z_]+=.*$/, ""); n[$0]++; if (!($0 in f)) f[$0] = t; l[$0] = t }
+           END { for (k in n) printf "%8d %s  (%s .. %s)\n", n[k], k, f[k], l[k] }' \
+    | sort -rn | sed -n '1,10p'
 fi
 exit "$status"

@@ -67,6 +67,9 @@ enum Phase {
 /// What every session task shares.
 struct Shared {
     epoch: Instant,
+    /// Starts every `client_id` of this run, so that runs on the same
+    /// accounts (and so the same conversations) never send the same one.
+    run_id: String,
     rate: f64,
     body_bytes: usize,
     phase: watch::Receiver<Phase>,
@@ -96,8 +99,9 @@ enum Note {
     Acked(Option<u64>),
     /// A partner's message arrived; the latency if it was sent after the warmup.
     Delivered(Option<u64>),
-    /// A `chat.send` was answered with an error.
-    Refused(Failure),
+    /// A `chat.send` was answered with an error; the latency if it was sent
+    /// after the warmup.
+    Refused(Failure, Option<u64>),
     /// Something went wrong but the session goes on.
     Problem(String, String),
     /// The session ended before it was told to stop.
@@ -143,6 +147,7 @@ pub async fn run(args: ChatArgs) -> anyhow::Result<()> {
     let (notes_tx, mut notes) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         epoch,
+        run_id: run_id(),
         rate: args.rate,
         body_bytes: args.body_bytes,
         phase: phase_rx,
@@ -283,6 +288,8 @@ struct Totals {
     delivered: u64,
     delivery: Histogram<u64>,
     ack: Histogram<u64>,
+    /// Send to error reply.
+    refusal: Histogram<u64>,
     /// Deliveries of the last second, for the status line.
     second: Histogram<u64>,
     problems: Tally,
@@ -299,6 +306,7 @@ impl Totals {
             delivered: 0,
             delivery: latency_histogram()?,
             ack: latency_histogram()?,
+            refusal: latency_histogram()?,
             second: latency_histogram()?,
             problems: Tally::default(),
             events: BTreeMap::new(),
@@ -322,8 +330,11 @@ impl Totals {
                     self.second.saturating_record(latency.max(1));
                 }
             }
-            Note::Refused(failure) => {
+            Note::Refused(failure, latency) => {
                 self.refused += 1;
+                if let Some(latency) = latency {
+                    self.refusal.saturating_record(latency.max(1));
+                }
                 self.problems.add(failure.kind(), failure.to_string());
             }
             Note::Problem(kind, example) => self.problems.add(kind, example),
@@ -389,6 +400,9 @@ impl Totals {
         );
         println!("{}", percentiles("delivery latency", &self.delivery));
         println!("{}", percentiles("ack latency", &self.ack));
+        if !self.refusal.is_empty() {
+            println!("{}", percentiles("error reply", &self.refusal));
+        }
         if !self.events.is_empty() {
             let events: Vec<String> = self
                 .events
@@ -416,6 +430,7 @@ async fn session_task(i: usize, mut ws: Ws, hello: Hello, role: Role, shared: Ar
         Ok(Some((conversation, Phase::Go { start, warm, until }))) => {
             let run = Run {
                 i,
+                run_id: shared.run_id.clone(),
                 me: hello.user_id,
                 conversation,
                 epoch: shared.epoch,
@@ -507,6 +522,7 @@ async fn open_conversation(ws: &mut Ws, partner: &str) -> Result<String, Failure
 /// One session's part of the chat.
 struct Run {
     i: usize,
+    run_id: String,
     me: String,
     conversation: String,
     epoch: Instant,
@@ -551,7 +567,7 @@ impl Run {
                         "type": "chat.send",
                         "data": {
                             "conversation_id": self.conversation,
-                            "client_id": format!("{}-{sent}", self.i),
+                            "client_id": format!("{}-{}-{sent}", self.run_id, self.i),
                             "body": body(at, self.body_bytes),
                         }
                     });
@@ -595,14 +611,16 @@ impl Run {
                 let Some(sent) = frame["id"].as_u64().and_then(|id| pending.remove(&id)) else {
                     return self.problem("a reply to no outstanding request", frame);
                 };
+                let recorded = sent >= self.warm;
+                let latency = recorded.then(|| now.saturating_sub(sent));
                 if frame["ok"] != true {
-                    return self.note(Note::Refused(session::refusal("chat.send", frame)));
+                    let failure = session::refusal("chat.send", frame);
+                    return self.note(Note::Refused(failure, latency));
                 }
                 if frame["data"]["duplicate"] == true {
                     self.problem("chat.send answered as a duplicate", frame);
                 }
-                let recorded = sent >= self.warm;
-                self.note(Note::Acked(recorded.then(|| now.saturating_sub(sent))));
+                self.note(Note::Acked(latency));
             }
             Some("event") => {
                 let name = frame["event"].as_str().unwrap_or("(no name)");
@@ -664,6 +682,23 @@ impl Run {
     }
 }
 
+/// This run's prefix of client ids: the wall clock in milliseconds, base 36.
+fn run_id() -> String {
+    let mut millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut digits = Vec::new();
+    loop {
+        let digit = u32::try_from(millis % 36).unwrap_or(0);
+        digits.push(char::from_digit(digit, 36).unwrap_or('0'));
+        millis /= 36;
+        if millis == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
+}
+
 /// Microseconds from `epoch` to `at`.
 fn micros(epoch: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX)
@@ -710,6 +745,16 @@ mod tests {
     }
 
     #[test]
+    fn client_ids_differ_between_runs() {
+        let first = run_id();
+        std::thread::sleep(Duration::from_millis(2));
+        let second = run_id();
+        assert_ne!(first, second);
+        assert!(first.chars().all(|c| c.is_ascii_alphanumeric()), "{first}");
+        assert!(first.len() <= 10, "{first}");
+    }
+
+    #[test]
     fn sessions_start_spread_over_the_period() {
         let mut starts: Vec<f64> = (0..1000).map(spread).collect();
         assert!(starts.iter().all(|s| (0.0..1.0).contains(s)));
@@ -725,11 +770,10 @@ mod tests {
         totals.take(Note::Sent);
         assert!(!totals.settled());
         totals.take(Note::Acked(Some(900)));
-        totals.take(Note::Refused(Failure::Refused(
-            "chat.send",
-            "rate_limited".into(),
-            "slow down".into(),
-        )));
+        totals.take(Note::Refused(
+            Failure::Refused("chat.send", "rate_limited".into(), "slow down".into()),
+            Some(300),
+        ));
         assert!(!totals.settled());
         totals.take(Note::Delivered(Some(1500)));
         assert!(totals.settled());

@@ -64,7 +64,7 @@ pub async fn run(args: IdleArgs) -> anyhow::Result<()> {
                 "holding: {} open, {} ended by the server, {} s left",
                 live.load(Ordering::Relaxed),
                 ended.total(),
-                until.saturating_duration_since(Instant::now()).as_secs()
+                until.saturating_duration_since(Instant::now()).as_secs_f64().ceil()
             )),
         }
     }
