@@ -15,6 +15,7 @@ use domain::live::LiveEvent;
 use domain::ports::{AccountStore, ChatStore, ConversationPage};
 use ractor::rpc::CallResult;
 use ractor::{Actor, RpcReplyPort};
+use tokio::sync::mpsc;
 
 use crate::conversation::{
     ChatFailure, ConversationArgs, ConversationMsg, ConversationShard, ConversationShardArgs,
@@ -51,7 +52,57 @@ pub struct ChatService {
     accounts: Arc<dyn AccountStore>,
     live: LiveEvents,
     presence: Arc<dyn Presence>,
+    /// Presence changes to store and announce, one at a time.
+    presence_jobs: mpsc::UnboundedSender<PresenceJob>,
     call_timeout: Duration,
+}
+
+/// A user came online or went offline.
+struct PresenceJob {
+    user: UserId,
+    online: bool,
+    /// When they went offline.
+    at: Option<DateTime<Utc>>,
+}
+
+/// Stores last-seen times and tells contacts, one change after another: when
+/// thousands of sessions close at once (a pod restarting, a network
+/// blip), their database work queues here instead of crowding the pool.
+/// Each session adds at most two jobs, so the queue is bounded by the
+/// sessions there are.
+async fn announce_presence(
+    mut jobs: mpsc::UnboundedReceiver<PresenceJob>,
+    store: Arc<dyn ChatStore>,
+    live: LiveEvents,
+    presence: Arc<dyn Presence>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let user = job.user;
+        if let Some(at) = job.at {
+            if let Err(error) = store.set_last_seen(user, at).await {
+                tracing::warn!(%error, user_id = %user, "storing last seen failed");
+            }
+        }
+        let contacts = match store.contacts(user).await {
+            Ok(contacts) => contacts,
+            Err(error) => {
+                tracing::warn!(%error, user_id = %user, "reading contacts for presence failed");
+                continue;
+            }
+        };
+        for contact in contacts {
+            if presence.is_online(contact) {
+                live.notify(
+                    contact,
+                    LiveEvent::Presence {
+                        user_id: user,
+                        online: job.online,
+                        last_seen_at: job.at,
+                    },
+                );
+            }
+        }
+    }
 }
 
 impl ChatService {
@@ -82,12 +133,20 @@ impl ChatService {
             .map_err(|e| StartError::Spawn(e.to_string()))?;
             shards.push(shard);
         }
+        let (presence_jobs, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(announce_presence(
+            jobs,
+            store.clone(),
+            live.clone(),
+            presence.clone(),
+        ));
         Ok(Self {
             placement: Arc::new(LocalPlacement::new(shards)),
             store,
             accounts,
             live,
             presence,
+            presence_jobs,
             call_timeout: config.call_timeout,
         })
     }
@@ -267,8 +326,11 @@ impl ChatService {
     /// talk to who are online hear that they are (in the background).
     pub fn connected(&self, user: UserId) {
         if self.presence.connected(user) == PresenceChange::CameOnline {
-            let chat = self.clone();
-            tokio::spawn(async move { chat.tell_contacts(user, true, None).await });
+            let _ = self.presence_jobs.send(PresenceJob {
+                user,
+                online: true,
+                at: None,
+            });
         }
     }
 
@@ -276,35 +338,11 @@ impl ChatService {
     /// time is stored and the people they talk to hear it (in the background).
     pub fn disconnected(&self, user: UserId, now: DateTime<Utc>) {
         if self.presence.disconnected(user) == PresenceChange::WentOffline {
-            let chat = self.clone();
-            tokio::spawn(async move {
-                if let Err(error) = chat.store.set_last_seen(user, now).await {
-                    tracing::warn!(%error, user_id = %user, "storing last seen failed");
-                }
-                chat.tell_contacts(user, false, Some(now)).await;
+            let _ = self.presence_jobs.send(PresenceJob {
+                user,
+                online: false,
+                at: Some(now),
             });
-        }
-    }
-
-    async fn tell_contacts(&self, user: UserId, online: bool, last_seen_at: Option<DateTime<Utc>>) {
-        let contacts = match self.store.contacts(user).await {
-            Ok(contacts) => contacts,
-            Err(error) => {
-                tracing::warn!(%error, user_id = %user, "reading contacts for presence failed");
-                return;
-            }
-        };
-        for contact in contacts {
-            if self.presence.is_online(contact) {
-                self.live.notify(
-                    contact,
-                    LiveEvent::Presence {
-                        user_id: user,
-                        online,
-                        last_seen_at,
-                    },
-                );
-            }
         }
     }
 

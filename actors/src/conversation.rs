@@ -68,6 +68,8 @@ pub struct ConversationSnapshot {
     pub stored: u64,
     pub duplicates: u64,
     pub version_conflicts: u64,
+    /// Sends dropped because their caller had stopped waiting.
+    pub abandoned: u64,
 }
 
 #[derive(Clone)]
@@ -86,6 +88,7 @@ pub struct ConversationState {
     stored: u64,
     duplicates: u64,
     version_conflicts: u64,
+    abandoned: u64,
 }
 
 pub struct ConversationActor;
@@ -222,6 +225,7 @@ impl Actor for ConversationActor {
             stored: 0,
             duplicates: 0,
             version_conflicts: 0,
+            abandoned: 0,
         })
     }
 
@@ -233,6 +237,14 @@ impl Actor for ConversationActor {
     ) -> Result<(), ActorProcessingErr> {
         // Replies may find the caller gone (it gave up waiting): not our failure.
         let outcome = match message {
+            // A caller that stopped waiting (its timeout passed while the
+            // request queued) has been told the outcome is unknown and will
+            // retry with the same client id: under overload, shed the work
+            // instead of doing it late.
+            ConversationMsg::Send { reply, .. } if reply.is_closed() => {
+                state.abandoned += 1;
+                None
+            }
             ConversationMsg::Send {
                 sender,
                 draft,
@@ -267,6 +279,7 @@ impl Actor for ConversationActor {
                     stored: state.stored,
                     duplicates: state.duplicates,
                     version_conflicts: state.version_conflicts,
+                    abandoned: state.abandoned,
                 });
                 None
             }

@@ -194,6 +194,7 @@ impl AccountStore for SqlStore {
         let username = format!("deleted-{tombstone}");
         let email = format!("deleted-{tombstone}@deleted.invalid");
         on_pool!(self, pool => {
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
             let updated = sqlx::query(
                 "UPDATE users SET email = $2, username = $3, password_hash = '', \

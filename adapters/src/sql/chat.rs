@@ -113,6 +113,7 @@ impl ChatStore for SqlStore {
             last_message_at: None,
         };
         let inserted = on_pool!(self, pool => {
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
             let written = sqlx::query(INSERT_CONVERSATION)
                 .bind(conversation.id.as_uuid())
@@ -217,46 +218,29 @@ impl ChatStore for SqlStore {
             ..message.clone()
         };
         on_pool!(self, pool => {
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
-            // A no-op update: locks the conversation until the end of the
-            // transaction, so concurrent appends to it queue up here and each
-            // reads the `last_seq` its predecessor committed.
-            let locked: Option<(Uuid, Uuid, i64)> = sqlx::query_as(
-                "UPDATE conversations SET last_seq = last_seq WHERE id = $1 \
-                 RETURNING user_a, user_b, last_seq",
+            // One statement locks the conversation, checks that the sender
+            // takes part and that the message is the next one, and moves the
+            // conversation on; concurrent appends queue on the row lock.
+            let moved: Option<(Uuid, Uuid)> = sqlx::query_as(
+                "UPDATE conversations \
+                 SET last_seq = $2, last_message_at = $3, last_activity_at = $3 \
+                 WHERE id = $1 AND last_seq = $2 - 1 AND (user_a = $4 OR user_b = $4) \
+                 RETURNING user_a, user_b",
             )
             .bind(message.conversation_id.as_uuid())
+            .bind(message.seq)
+            .bind(message.sent_at)
+            .bind(message.sender.as_uuid())
             .fetch_optional(&mut *tx)
             .await
             .map_err(store_error)?;
-            let Some((user_a, user_b, last_seq)) = locked else {
+            let Some((user_a, user_b)) = moved else {
                 tx.rollback().await.map_err(store_error)?;
-                return Err(StoreError::NotFound);
+                return self.why_not_appended(&message).await;
             };
-            let existing: Option<MessageRow> = sqlx::query_as(MESSAGE_BY_CLIENT_ID)
-                .bind(message.conversation_id.as_uuid())
-                .bind(message.sender.as_uuid())
-                .bind(message.client_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_error)?;
-            if let Some(existing) = existing {
-                tx.rollback().await.map_err(store_error)?;
-                return Ok(Appended::Duplicate(existing.try_into()?));
-            }
-            let participants = [UserId::from_uuid(user_a), UserId::from_uuid(user_b)];
-            let refused = if !participants.contains(&message.sender) {
-                Some(StoreError::NotFound)
-            } else if message.seq != last_seq + 1 {
-                Some(StoreError::VersionConflict)
-            } else {
-                None
-            };
-            if let Some(error) = refused {
-                tx.rollback().await.map_err(store_error)?;
-                return Err(error);
-            }
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, body, \
                  attachments, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -269,18 +253,20 @@ impl ChatStore for SqlStore {
             .bind(Json(&message.attachments))
             .bind(message.sent_at)
             .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-            sqlx::query(
-                "UPDATE conversations \
-                 SET last_seq = $2, last_message_at = $3, last_activity_at = $3 WHERE id = $1",
-            )
-            .bind(message.conversation_id.as_uuid())
-            .bind(message.seq)
-            .bind(message.sent_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
+            .await;
+            if let Err(error) = inserted {
+                tx.rollback().await.map_err(store_error)?;
+                let duplicate = matches!(&error, sqlx::Error::Database(db)
+                    if db.kind() == sqlx::error::ErrorKind::UniqueViolation);
+                if duplicate {
+                    // A retry of a message stored before: answer that one.
+                    if let Some(existing) = self.message_by_client_id(&message).await? {
+                        return Ok(Appended::Duplicate(existing));
+                    }
+                }
+                return Err(store_error(error));
+            }
+            let participants = [UserId::from_uuid(user_a), UserId::from_uuid(user_b)];
             // The sender has read their own message.
             sqlx::query(
                 "UPDATE conversation_members SET last_read_seq = $3 \
@@ -351,6 +337,7 @@ impl ChatStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Option<(ReadState, Vec<StoredEvent>)>, StoreError> {
         on_pool!(self, pool => {
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
             // A no-op update: locks the member row, so concurrent moves of
             // one pointer queue up and it never moves backwards.
@@ -597,4 +584,35 @@ impl SqlStore {
 /// The stored form of the conversation's subject: its key, or ''.
 fn subject_key(new: &NewConversation) -> String {
     new.subject.map(|s| s.key()).unwrap_or_default()
+}
+
+impl SqlStore {
+    /// The message the sender already sent with this client id, if any.
+    async fn message_by_client_id(&self, message: &Message) -> Result<Option<Message>, StoreError> {
+        let row: Option<MessageRow> = on_pool!(self, pool => {
+            sqlx::query_as(MESSAGE_BY_CLIENT_ID)
+                .bind(message.conversation_id.as_uuid())
+                .bind(message.sender.as_uuid())
+                .bind(message.client_id.as_str())
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(store_error)?;
+        row.map(Message::try_from).transpose()
+    }
+
+    /// Why a message could not be appended: it is a retry (answered with
+    /// the stored message), the conversation is unknown or the sender is not
+    /// in it, or another message took its number.
+    async fn why_not_appended(&self, message: &Message) -> Result<Appended, StoreError> {
+        if let Some(existing) = self.message_by_client_id(message).await? {
+            return Ok(Appended::Duplicate(existing));
+        }
+        match self.conversation(message.conversation_id).await? {
+            Some(conversation) if conversation.is_participant(message.sender) => {
+                Err(StoreError::VersionConflict)
+            }
+            _ => Err(StoreError::NotFound),
+        }
+    }
 }

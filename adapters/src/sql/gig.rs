@@ -116,6 +116,7 @@ impl GigStore for SqlStore {
     )]
     async fn save_gig(&self, gig: &Gig, expected_version: Option<i64>) -> Result<(), StoreError> {
         on_pool!(self, pool => {
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
             let written = match expected_version {
                 None => {

@@ -19,13 +19,37 @@ use sqlx::{PgConnection, SqliteConnection};
 use super::rows::EventRow;
 use super::{on_pool, store_error, ts, SqlStore};
 
-/// Takes the user's next cursor: creates the head at 1, or increments it.
-const NEXT_CURSOR: &str = "INSERT INTO event_heads (user_id, last_cursor) VALUES ($1, 1) \
-     ON CONFLICT (user_id) DO UPDATE SET last_cursor = event_heads.last_cursor + 1 \
-     RETURNING last_cursor";
+/// Takes the next cursor of each user in `$1..$n` (ascending ids, so the
+/// head rows are locked in one order by everyone): creates a head at 1, or
+/// increments it.
+fn next_cursors_sql(users: usize) -> String {
+    let values: Vec<String> = (1..=users).map(|i| format!("(${i}, 1)")).collect();
+    format!(
+        "INSERT INTO event_heads (user_id, last_cursor) VALUES {} \
+         ON CONFLICT (user_id) DO UPDATE SET last_cursor = event_heads.last_cursor + 1 \
+         RETURNING user_id, last_cursor",
+        values.join(", ")
+    )
+}
 
-const INSERT_EVENT: &str = "INSERT INTO user_events (user_id, cursor, kind, payload, created_at) \
-     VALUES ($1, $2, $3, $4, $5)";
+/// Stores one event row per user: `(user, cursor)` pairs from `$1`, then the
+/// kind, payload and time shared by all.
+fn insert_events_sql(users: usize) -> String {
+    let (kind, payload, at) = (2 * users + 1, 2 * users + 2, 2 * users + 3);
+    let values: Vec<String> = (0..users)
+        .map(|i| {
+            format!(
+                "(${}, ${}, ${kind}, ${payload}, ${at})",
+                2 * i + 1,
+                2 * i + 2
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO user_events (user_id, cursor, kind, payload, created_at) VALUES {}",
+        values.join(", ")
+    )
+}
 
 /// The connection of an open write transaction, of either backend.
 pub(super) enum WriteConn<'a> {
@@ -67,29 +91,45 @@ pub(super) async fn append_events(
     now: DateTime<Utc>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let created_at = ts(now);
-    let mut order: Vec<usize> = (0..users.len()).collect();
-    order.sort_by_key(|&i| users[i]);
-    let mut cursors = vec![0_i64; users.len()];
-    on_conn!(write, conn => {
-        for i in order {
-            let user = users[i].as_uuid();
-            let (cursor,): (i64,) = sqlx::query_as(NEXT_CURSOR)
-                .bind(user)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(store_error)?;
-            sqlx::query(INSERT_EVENT)
-                .bind(user)
-                .bind(cursor)
-                .bind(event.kind())
-                .bind(Json(event))
-                .bind(created_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(store_error)?;
-            cursors[i] = cursor;
+    let mut sorted: Vec<UserId> = users.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let heads_sql = next_cursors_sql(sorted.len());
+    let events_sql = insert_events_sql(sorted.len());
+    let heads: Vec<(uuid::Uuid, i64)> = on_conn!(write, conn => {
+        let mut heads = sqlx::query_as(&heads_sql);
+        for user in &sorted {
+            heads = heads.bind(user.as_uuid());
         }
+        let heads: Vec<(uuid::Uuid, i64)> =
+            heads.fetch_all(&mut *conn).await.map_err(store_error)?;
+        let mut insert = sqlx::query(&events_sql);
+        for (user, cursor) in &heads {
+            insert = insert.bind(*user).bind(*cursor);
+        }
+        insert
+            .bind(event.kind())
+            .bind(Json(event))
+            .bind(created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        heads
     });
+    let cursor_of = |user: &UserId| {
+        heads
+            .iter()
+            .find(|(id, _)| *id == user.as_uuid())
+            .map(|(_, cursor)| *cursor)
+            .ok_or_else(|| StoreError::Backend("an event head was not returned".into()))
+    };
+    let cursors = users
+        .iter()
+        .map(cursor_of)
+        .collect::<Result<Vec<i64>, _>>()?;
     Ok(users
         .iter()
         .zip(cursors)
@@ -120,6 +160,7 @@ impl EventLog for SqlStore {
             return Ok(Vec::new());
         }
         on_pool!(self, pool => {
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
             let events = append_events((&mut *tx).into(), users, event, now).await?;
             tx.commit().await.map_err(store_error)?;

@@ -56,6 +56,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: Pool,
+    /// SQLite has one writer at a time. Writers that collide wait in SQLite's
+    /// busy handler, which sleeps in growing steps (up to 100 ms) and so
+    /// leaves the database idle while they sleep; queueing write
+    /// transactions here instead hands the lock over the moment it is free.
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +115,7 @@ impl SqlStore {
             .map_err(|e| StoreError::Backend(format!("cannot open sqlite database: {e}")))?;
             Ok(Self {
                 pool: Pool::Sqlite(pool),
+                write_gate: Default::default(),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -119,6 +125,7 @@ impl SqlStore {
                 .map_err(|e| StoreError::Backend(format!("cannot connect to postgres: {e}")))?;
             Ok(Self {
                 pool: Pool::Postgres(pool),
+                write_gate: Default::default(),
             })
         } else {
             Err(StoreError::Backend(
@@ -156,6 +163,16 @@ impl SqlStore {
         match self.pool {
             Pool::Sqlite(_) => "BEGIN IMMEDIATE",
             Pool::Postgres(_) => "BEGIN",
+        }
+    }
+
+    /// Held for the whole of a write transaction on SQLite, so write
+    /// transactions queue in order instead of polling for the lock;
+    /// PostgreSQL locks rows and needs no gate.
+    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.pool {
+            Pool::Sqlite(_) => Some(self.write_gate.lock().await),
+            Pool::Postgres(_) => None,
         }
     }
 }

@@ -21,6 +21,7 @@ impl SessionStore for SqlStore {
     async fn create_session(&self, session: &NewSession) -> Result<Session, StoreError> {
         let created_at = ts(session.created_at);
         on_pool!(self, pool => {
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
             let row: SessionRow = sqlx::query_as(concat!(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, \
@@ -76,6 +77,7 @@ impl SessionStore for SqlStore {
             // The transaction starts by writing, so concurrent rotations of one
             // token queue up on its row (PostgreSQL) or on the write lock
             // (SQLite): exactly one consumes it, the others see it used.
+            let _gate = self.write_gate().await;
             let mut tx = pool.begin_with(self.begin_write()).await.map_err(store_error)?;
             let consumed: Option<(Uuid,)> = sqlx::query_as(
                 "UPDATE refresh_tokens SET used_at = $2 \
