@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::chat::{Conversation, Message};
-use crate::ids::{ConversationId, UserId};
+use crate::ids::{ConversationId, SessionId, UserId};
 
 /// Something that happened that a user's sessions should hear about.
 ///
@@ -40,6 +40,11 @@ pub enum LiveEvent {
         conversation_id: ConversationId,
         user_id: UserId,
     },
+    /// Login sessions of the user ended (logout, password change or
+    /// reset, account deleted or suspended): live sockets opened with them
+    /// close at once (ephemeral; never shown to clients as an event).
+    #[serde(rename = "session.ended")]
+    SessionsEnded(EndedSessions),
     /// Someone the user talks to came online or went offline (ephemeral).
     #[serde(rename = "presence")]
     Presence {
@@ -53,7 +58,10 @@ impl LiveEvent {
     /// Whether the event goes through the user's event log (and so has a
     /// cursor and is replayed on resume).
     pub fn is_durable(&self) -> bool {
-        !matches!(self, LiveEvent::Typing { .. } | LiveEvent::Presence { .. })
+        !matches!(
+            self,
+            LiveEvent::Typing { .. } | LiveEvent::Presence { .. } | LiveEvent::SessionsEnded(_)
+        )
     }
 
     /// The event's type name, as clients see it.
@@ -64,6 +72,26 @@ impl LiveEvent {
             LiveEvent::ChatRead { .. } => "chat.read",
             LiveEvent::Typing { .. } => "chat.typing",
             LiveEvent::Presence { .. } => "presence",
+            LiveEvent::SessionsEnded(_) => "session.ended",
+        }
+    }
+}
+
+/// Which of a user's login sessions ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedSessions {
+    One(SessionId),
+    /// All of them, except this one if given (the one that changed the
+    /// password).
+    AllExcept(Option<SessionId>),
+}
+
+impl EndedSessions {
+    pub fn includes(&self, session: SessionId) -> bool {
+        match self {
+            EndedSessions::One(id) => *id == session,
+            EndedSessions::AllExcept(kept) => *kept != Some(session),
         }
     }
 }
@@ -113,5 +141,12 @@ mod tests {
             last_read_seq: 1,
         };
         assert!(read.is_durable());
+        let (one, other) = (SessionId::new(), SessionId::new());
+        assert!(EndedSessions::One(one).includes(one));
+        assert!(!EndedSessions::One(one).includes(other));
+        assert!(EndedSessions::AllExcept(None).includes(one));
+        assert!(!EndedSessions::AllExcept(Some(one)).includes(one));
+        assert!(EndedSessions::AllExcept(Some(one)).includes(other));
+        assert!(!LiveEvent::SessionsEnded(EndedSessions::One(one)).is_durable());
     }
 }

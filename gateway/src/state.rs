@@ -268,6 +268,13 @@ impl AppState {
         );
     }
 
+    /// Closes the live sockets opened with login sessions that just ended.
+    pub fn end_live_sessions(&self, user: UserId, ended: domain::live::EndedSessions) {
+        self.chat
+            .live()
+            .notify(user, domain::live::LiveEvent::SessionsEnded(ended));
+    }
+
     /// A link into the web client, e.g. `/verify-email?token=...`.
     pub fn link(&self, path: &str, token: &str) -> String {
         format!(

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use domain::account::{Email, Password, Role, User, Username};
 use domain::auth::{NewSession, Rotation, TokenPurpose};
 use domain::ids::SessionId;
+use domain::live::EndedSessions;
 use domain::mail::AccountMail;
 use domain::validation::{FieldError, ValidationErrors};
 use serde::{Deserialize, Serialize};
@@ -427,6 +428,7 @@ async fn refresh(
                 Some(user) => Ok(Json(token_response(&state, &user, session.id, next)?)),
                 None => {
                     state.sessions.revoke(session.id, now).await?;
+                    state.end_live_sessions(session.user_id, EndedSessions::One(session.id));
                     Err(ApiError::unauthorized("the account can no longer sign in"))
                 }
             }
@@ -436,6 +438,7 @@ async fn refresh(
             user_id,
         } => {
             tracing::warn!(%session_id, %user_id, "refresh token reused, session revoked");
+            state.end_live_sessions(user_id, EndedSessions::One(session_id));
             Err(ApiError::unauthorized(
                 "this refresh token was already used; the session has been ended, sign in again",
             ))
@@ -491,13 +494,19 @@ async fn logout(
     let refresh_token = body.refresh_token;
     match (refresh_token, auth) {
         (Some(token), _) => {
-            state
+            let session_id = state
                 .sessions
                 .revoke_by_token(&adapters::token::hash(token.trim()), now)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the refresh token is not valid"))?;
+            if let Some(session) = state.sessions.session(session_id).await? {
+                state.end_live_sessions(session.user_id, EndedSessions::One(session_id));
+            }
         }
-        (None, Ok(auth)) => state.sessions.revoke(auth.session_id, now).await?,
+        (None, Ok(auth)) => {
+            state.sessions.revoke(auth.session_id, now).await?;
+            state.end_live_sessions(auth.user.id, EndedSessions::One(auth.session_id));
+        }
         (None, Err(error)) => return Err(error),
     }
     Ok(StatusCode::NO_CONTENT)
@@ -583,6 +592,7 @@ async fn reset_password(
         .sessions
         .revoke_all_for_user(user.id, None, now)
         .await?;
+    state.end_live_sessions(user.id, EndedSessions::AllExcept(None));
     tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
     password_changed(&state, &user);
     Ok(StatusCode::NO_CONTENT)
@@ -637,6 +647,10 @@ async fn change_password(
         .sessions
         .revoke_all_for_user(auth.user.id, Some(auth.session_id), now)
         .await?;
+    state.end_live_sessions(
+        auth.user.id,
+        EndedSessions::AllExcept(Some(auth.session_id)),
+    );
     tracing::info!(sessions_ended = ended, "password changed");
     password_changed(&state, &auth.user);
     Ok(StatusCode::NO_CONTENT)

@@ -254,6 +254,8 @@ pub fn event_data(event: &LiveEvent) -> serde_json::Value {
             "online": online,
             "last_seen_at": last_seen_at,
         })),
+        // Acted on by the session itself, never sent.
+        LiveEvent::SessionsEnded(_) => Ok(serde_json::Value::Null),
     };
     // The views are plain data: serialising them cannot fail.
     value.unwrap_or(serde_json::Value::Null)

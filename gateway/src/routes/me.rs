@@ -195,6 +195,7 @@ async fn delete_me(
         .revoke_all_for_user(auth.user.id, None, now)
         .await?;
     state.accounts.anonymise_user(auth.user.id, now).await?;
+    state.end_live_sessions(auth.user.id, domain::live::EndedSessions::AllExcept(None));
     tracing::info!("account deleted and anonymised");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,8 +20,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::{DateTime, Utc};
 use cluster::{Subscriber, SubscriptionId};
 use domain::error::ErrorCode;
-use domain::ids::UserId;
-use domain::live::Delivery;
+use domain::ids::{SessionId, UserId};
+use domain::live::{Delivery, LiveEvent};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -78,6 +78,8 @@ impl Subscriber for Inbox {
 /// What a session knows once `hello` succeeded.
 struct Authed {
     user: UserId,
+    /// The login session the socket was opened with (or refreshed to).
+    session_id: SessionId,
     token_deadline: Instant,
     subscription: SubscriptionId,
     inbox: Arc<Inbox>,
@@ -431,6 +433,7 @@ impl Session {
         };
         self.authed = Some(Authed {
             user,
+            session_id: auth.session_id,
             token_deadline: deadline_of(expires_at),
             subscription,
             inbox,
@@ -539,6 +542,12 @@ impl Session {
         let Some(authed) = &self.authed else {
             return Ok(());
         };
+        if let LiveEvent::SessionsEnded(ended) = &delivery.event {
+            if ended.includes(authed.session_id) {
+                return Err(Close::Code(4401, "the session has ended; sign in again"));
+            }
+            return Ok(());
+        }
         let Some(cursor) = delivery.cursor else {
             return self.write(frames::event(&delivery)).await;
         };
@@ -571,6 +580,7 @@ impl Session {
                 "the token belongs to another account",
             ));
         }
+        authed.session_id = auth.session_id;
         authed.token_deadline = deadline_of(expires_at);
         Ok(serde_json::json!({ "token_expires_at": expires_at }))
     }

@@ -26,6 +26,7 @@ backend_tests!(
     heartbeats_drop_dead_peers_and_keep_live_ones with quick_heartbeat,
     search_over_the_socket,
     attachments_stay_between_the_participants,
+    ended_sessions_close_their_sockets,
 );
 
 /// Opens (or finds) the conversation with `other`; its id.
@@ -921,4 +922,36 @@ async fn attachments_stay_between_the_participants(app: TestApp) {
     let items = history["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{history}");
     assert_eq!(items[0]["attachments"][0]["key"], key.as_str());
+}
+
+/// Logging out closes the sockets opened with that login at once; a
+/// password change closes every other device's socket and keeps its own.
+async fn ended_sessions_close_their_sockets(app: TestApp) {
+    let (user, phone) = app.signed_up("alan").await;
+    let laptop = app.login_ok("alan", &user.password).await;
+    let tablet = app.login_ok("alan", &user.password).await;
+    let (mut on_phone, _) = Socket::connect(&app, &phone.access).await;
+    let (mut on_laptop, _) = Socket::connect(&app, &laptop.access).await;
+    let (mut on_tablet, _) = Socket::connect(&app, &tablet.access).await;
+
+    let reply = app
+        .send(
+            app.request(Method::POST, "/api/v1/auth/logout")
+                .bearer_auth(&phone.access),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(on_phone.close_code().await, Some(4401));
+    // The other devices' sockets are untouched.
+    on_laptop.ok("ping", json!({})).await;
+
+    app.post_json_as(
+        &laptop.access,
+        "/api/v1/auth/change-password",
+        &json!({ "current_password": user.password, "new_password": "a brand new passphrase" }),
+    )
+    .await
+    .expect(204);
+    assert_eq!(on_tablet.close_code().await, Some(4401));
+    on_laptop.ok("ping", json!({})).await;
 }
