@@ -235,44 +235,28 @@ impl Actor for ConversationActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // Replies may find the caller gone (it gave up waiting): not our failure.
-        let outcome = match message {
+        let failed = match message {
             // A caller that stopped waiting (its timeout passed while the
             // request queued) has been told the outcome is unknown and will
             // retry with the same client id: under overload, shed the work
             // instead of doing it late.
             ConversationMsg::Send { reply, .. } if reply.is_closed() => {
                 state.abandoned += 1;
-                None
+                false
             }
             ConversationMsg::Send {
                 sender,
                 draft,
                 now,
                 reply,
-            } => {
-                let result = state.send(sender, draft, now).await;
-                let failed = result.as_ref().err().map(ToString::to_string);
-                let _ = reply.send(result);
-                failed
-            }
-            ConversationMsg::Typing { user, reply } => {
-                let result = state.typing(user).await;
-                let failed = result.as_ref().err().map(ToString::to_string);
-                let _ = reply.send(result);
-                failed
-            }
+            } => answer(reply, state.send(sender, draft, now).await),
+            ConversationMsg::Typing { user, reply } => answer(reply, state.typing(user).await),
             ConversationMsg::Read {
                 user,
                 seq,
                 now,
                 reply,
-            } => {
-                let result = state.read(user, seq, now).await;
-                let failed = result.as_ref().err().map(ToString::to_string);
-                let _ = reply.send(result);
-                failed
-            }
+            } => answer(reply, state.read(user, seq, now).await),
             ConversationMsg::Snapshot(reply) => {
                 let _ = reply.send(ConversationSnapshot {
                     last_seq: state.conversation.as_ref().map(|c| c.last_seq),
@@ -281,16 +265,24 @@ impl Actor for ConversationActor {
                     version_conflicts: state.version_conflicts,
                     abandoned: state.abandoned,
                 });
-                None
+                false
             }
         };
-        if state.conversation.is_none() && outcome.is_some() {
+        if state.conversation.is_none() && failed {
             // No such conversation (or the store failed before loading it):
             // keep nothing in memory for an id that may be made up.
             myself.stop(None);
         }
         Ok(())
     }
+}
+
+/// Sends the result to the caller; whether it was a failure. A caller that
+/// gave up waiting is not our failure, so a closed reply port is ignored.
+fn answer<T>(reply: RpcReplyPort<Result<T, ChatFailure>>, result: Result<T, ChatFailure>) -> bool {
+    let failed = result.is_err();
+    let _ = reply.send(result);
+    failed
 }
 
 // ------------------------------------------------------------------ shards
