@@ -122,53 +122,31 @@ impl Socket {
 
     /// The reply to request `id`; other frames wait in the backlog.
     pub async fn reply(&mut self, id: &str) -> Value {
-        if let Some(i) = self
-            .backlog
-            .iter()
-            .position(|f| f["type"] == "reply" && f["id"] == id)
-        {
-            return self.backlog.remove(i).unwrap();
-        }
-        loop {
-            let frame = self.read().await;
-            if frame["type"] == "reply" && frame["id"] == id {
-                return frame;
-            }
-            self.backlog.push_back(frame);
-        }
+        self.first(|f| f["type"] == "reply" && f["id"] == id).await
     }
 
     /// The next reply whose id is null (to a frame that was not a request).
     pub async fn anonymous_reply(&mut self) -> Value {
-        if let Some(i) = self
-            .backlog
-            .iter()
-            .position(|f| f["type"] == "reply" && f["id"].is_null())
-        {
-            return self.backlog.remove(i).unwrap();
-        }
-        loop {
-            let frame = self.read().await;
-            if frame["type"] == "reply" && frame["id"].is_null() {
-                return frame;
-            }
-            self.backlog.push_back(frame);
-        }
+        self.first(|f| f["type"] == "reply" && f["id"].is_null())
+            .await
     }
 
     /// The next event named `name` (earlier events of other kinds stay in
     /// the backlog).
     pub async fn event(&mut self, name: &str) -> Value {
-        if let Some(i) = self
-            .backlog
-            .iter()
-            .position(|f| f["type"] == "event" && f["event"] == name)
-        {
+        self.first(|f| f["type"] == "event" && f["event"] == name)
+            .await
+    }
+
+    /// The oldest frame, from the backlog or then the socket, that `wanted`
+    /// accepts; frames read on the way wait in the backlog.
+    async fn first(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(&wanted) {
             return self.backlog.remove(i).unwrap();
         }
         loop {
             let frame = self.read().await;
-            if frame["type"] == "event" && frame["event"] == name {
+            if wanted(&frame) {
                 return frame;
             }
             self.backlog.push_back(frame);
