@@ -52,7 +52,8 @@ setup_services_venv() {
 	# Install only when the pinned list changed since the last install.
 	local want stamp="$venv/.requirements.sha256"
 	want="$(sha256sum "$requirements" | cut -d' ' -f1)"
-	if [[ ! -x "$venv/bin/aiosmtpd" || ! -x "$venv/bin/moto_server" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+	if [[ ! -x "$venv/bin/aiosmtpd" || ! -x "$venv/bin/moto_server" || ! -x "$venv/bin/localstripe" ||
+		! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 		quietly "$venv/bin/python" -m pip install --quiet --no-input \
 			--disable-pip-version-check -r "$requirements" ||
 			die "pip install -r scripts/requirements-services.txt failed"
@@ -60,6 +61,7 @@ setup_services_venv() {
 	fi
 	[[ -x "$venv/bin/aiosmtpd" ]] || die "$venv/bin/aiosmtpd is missing after install"
 	[[ -x "$venv/bin/moto_server" ]] || die "$venv/bin/moto_server is missing after install"
+	[[ -x "$venv/bin/localstripe" ]] || die "$venv/bin/localstripe is missing after install"
 }
 
 # --- PostgreSQL ---
@@ -106,6 +108,7 @@ command -v cargo >/dev/null || die "cargo is required (install the Rust toolchai
 setup_services_venv
 export MARKETPLACE_AIOSMTPD="${MARKETPLACE_AIOSMTPD:-$venv/bin/aiosmtpd}"
 export MARKETPLACE_MOTO_SERVER="${MARKETPLACE_MOTO_SERVER:-$venv/bin/moto_server}"
+export MARKETPLACE_LOCALSTRIPE="${MARKETPLACE_LOCALSTRIPE:-$venv/bin/localstripe}"
 
 export MARKETPLACE_TEST_POSTGRES_URL="${MARKETPLACE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 ensure_postgres "$MARKETPLACE_TEST_POSTGRES_URL"

@@ -18,9 +18,9 @@ use ractor::{Actor, RpcReplyPort};
 use tokio::sync::mpsc;
 
 use crate::conversation::{
-    ChatFailure, ConversationArgs, ConversationMsg, ConversationShard, ConversationShardArgs,
-    ConversationShardMsg, Sent,
+    ChatFailure, ConversationArgs, ConversationMsg, ConversationShard, ConversationShardMsg, Sent,
 };
+use crate::entity::ShardArgs;
 use crate::gigs::StartError;
 use crate::live::LiveEvents;
 
@@ -123,8 +123,8 @@ impl ChatService {
         for _ in 0..config.shards.max(1) {
             let (shard, _) = Actor::spawn(
                 None,
-                ConversationShard,
-                ConversationShardArgs {
+                ConversationShard::default(),
+                ShardArgs {
                     template: template.clone(),
                     idle: config.idle,
                 },

@@ -1,6 +1,6 @@
 //! Conversation actors: one per active conversation, started on demand by
-//! the conversation shard that owns the conversation's id and stopped after
-//! a quiet period.
+//! the conversation shard that owns the conversation's id (an
+//! [`EntityShard`]) and stopped after a quiet period.
 //!
 //! The actor serialises the conversation's writes: it gives each message the
 //! next sequence number, stores it (with its events, in one transaction)
@@ -18,7 +18,9 @@ use domain::chat::{authorize, ChatError, Conversation, Message, MessageDraft};
 use domain::ids::{ConversationId, MessageId, UserId};
 use domain::live::LiveEvent;
 use domain::ports::{Appended, ChatStore, StoreError};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::entity::{Entity, EntityShard, ShardMsg};
 
 use crate::live::LiveEvents;
 
@@ -91,6 +93,7 @@ pub struct ConversationState {
     abandoned: u64,
 }
 
+#[derive(Default)]
 pub struct ConversationActor;
 
 impl ConversationState {
@@ -285,154 +288,18 @@ fn answer<T>(reply: RpcReplyPort<Result<T, ChatFailure>>, result: Result<T, Chat
     failed
 }
 
-// ------------------------------------------------------------------ shards
+impl Entity for ConversationActor {
+    type Id = ConversationId;
+    const KIND: &'static str = "conversation";
 
-pub enum ConversationShardMsg {
-    /// Deliver a message to the conversation's actor, starting it if needed.
-    Route(ConversationId, ConversationMsg),
-    /// Stop the actors that have been quiet for the idle period.
-    Sweep,
-    /// How many conversation actors the shard runs.
-    Active(RpcReplyPort<usize>),
-}
-
-pub struct ConversationShardArgs {
-    pub template: ConversationArgs,
-    pub idle: Duration,
-}
-
-struct Child {
-    actor: ActorRef<ConversationMsg>,
-    last_used: Instant,
-}
-
-pub struct ConversationShardState {
-    args: ConversationShardArgs,
-    children: HashMap<ConversationId, Child>,
-}
-
-/// Owns the conversations of one shard and starts their actors on demand.
-pub struct ConversationShard;
-
-impl Actor for ConversationShard {
-    type Msg = ConversationShardMsg;
-    type State = ConversationShardState;
-    type Arguments = ConversationShardArgs;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        args: ConversationShardArgs,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        let every = (args.idle / 2).max(Duration::from_millis(100));
-        myself.send_interval(every, || ConversationShardMsg::Sweep);
-        Ok(ConversationShardState {
-            args,
-            children: HashMap::new(),
-        })
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<Self::Msg>,
-        message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            ConversationShardMsg::Route(id, message) => {
-                let now = Instant::now();
-                if let Some(child) = state.children.get_mut(&id) {
-                    child.last_used = now;
-                    if let Err(error) = child.actor.cast(message) {
-                        // Stopping between our lookup and the send: start a
-                        // fresh one for this message.
-                        state.children.remove(&id);
-                        if let Some(message) = returned(error) {
-                            spawn_child(&myself, state, id, message, now).await;
-                        }
-                    }
-                } else {
-                    spawn_child(&myself, state, id, message, now).await;
-                }
-            }
-            ConversationShardMsg::Sweep => {
-                let idle = state.args.idle;
-                let now = Instant::now();
-                state.children.retain(|_, child| {
-                    let keep = now.duration_since(child.last_used) < idle;
-                    if !keep {
-                        // Finishes what is queued, then stops.
-                        let _ = child.actor.drain();
-                    }
-                    keep
-                });
-            }
-            ConversationShardMsg::Active(reply) => {
-                let _ = reply.send(state.children.len());
-            }
-        }
-        Ok(())
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        event: SupervisionEvent,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        match event {
-            SupervisionEvent::ActorTerminated(who, _, _) => {
-                state
-                    .children
-                    .retain(|_, child| child.actor.get_id() != who.get_id());
-            }
-            SupervisionEvent::ActorFailed(who, error) => {
-                tracing::error!(%error, "conversation actor failed");
-                state
-                    .children
-                    .retain(|_, child| child.actor.get_id() != who.get_id());
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// The message a failed cast hands back, if it does.
-fn returned(error: ractor::MessagingErr<ConversationMsg>) -> Option<ConversationMsg> {
-    match error {
-        ractor::MessagingErr::SendErr(message) => Some(message),
-        _ => None,
-    }
-}
-
-async fn spawn_child(
-    myself: &ActorRef<ConversationShardMsg>,
-    state: &mut ConversationShardState,
-    id: ConversationId,
-    message: ConversationMsg,
-    now: Instant,
-) {
-    let args = ConversationArgs {
-        id,
-        ..state.args.template.clone()
-    };
-    match Actor::spawn_linked(None, ConversationActor, args, myself.get_cell()).await {
-        Ok((actor, _)) => {
-            if actor.cast(message).is_ok() {
-                state.children.insert(
-                    id,
-                    Child {
-                        actor,
-                        last_used: now,
-                    },
-                );
-            }
-        }
-        // The message (and its reply port) is dropped: the caller sees the
-        // service as unavailable.
-        Err(error) => {
-            tracing::error!(%error, conversation_id = %id, "starting a conversation actor failed")
+    fn args(template: &ConversationArgs, id: ConversationId) -> ConversationArgs {
+        ConversationArgs {
+            id,
+            ..template.clone()
         }
     }
 }
+
+/// The shard that starts conversation actors.
+pub type ConversationShard = EntityShard<ConversationActor>;
+pub type ConversationShardMsg = ShardMsg<ConversationActor>;

@@ -10,14 +10,24 @@
 //! - [`gigs`]: starting the shards and the indexer, and the handle the
 //!   gateway calls.
 //! - [`live`]: publishing live events (event log, then bus).
-//! - [`conversation`]: one actor per active conversation, under shards that
-//!   start them on demand.
+//! - [`entity`]: shards that start one actor per active entity on demand
+//!   and drain it when quiet.
+//! - [`conversation`]: one actor per active conversation.
+//! - [`order`]: one actor per active order: the state machine, its
+//!   versioned writes and its live updates.
+//! - [`orders`]: offers, checkout, payments, earnings, and the order clock
+//!   and refunder.
+//! - [`notices`]: what each side is told when an order or offer changes.
 //! - [`chat`]: starting the conversation shards, and the chat handle the
 //!   gateway calls.
 
 pub mod chat;
 pub mod conversation;
+pub mod entity;
 pub mod gig_shard;
 pub mod gigs;
 pub mod indexer;
 pub mod live;
+pub mod notices;
+pub mod order;
+pub mod orders;

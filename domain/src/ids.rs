@@ -71,3 +71,15 @@ id_type!(
     /// Identifies a stored chat message.
     MessageId
 );
+id_type!(
+    /// Identifies an order.
+    OrderId
+);
+id_type!(
+    /// Identifies a custom offer a seller sends in a conversation.
+    OfferId
+);
+id_type!(
+    /// Identifies a seller's withdrawal request.
+    WithdrawalId
+);

@@ -15,6 +15,10 @@
 //! - [`auth`]: sessions, one-time tokens and their lifetimes.
 //! - [`chat`]: conversations, messages and read pointers.
 //! - [`live`]: live events for a user's sessions, durable or ephemeral.
+//! - [`payment`]: payment intents, refunds and provider events.
+//! - [`offer`]: custom offers a seller sends in a conversation.
+//! - [`order`]: orders and the rule for every change to one.
+//! - [`ledger`]: fees, and the double-entry record of every movement of money.
 //! - [`mail`]: the account e-mails the marketplace sends.
 //! - [`error`]: the closed set of error codes clients see.
 //! - [`ports`]: traits for stores, mail, rate limiting and time.
@@ -28,6 +32,10 @@ pub mod ids;
 pub mod live;
 pub mod mail;
 pub mod money;
+pub mod ledger;
+pub mod offer;
+pub mod order;
+pub mod payment;
 pub mod ports;
 pub mod seller;
 pub mod validation;

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::chat::{Conversation, Message};
-use crate::ids::{ConversationId, SessionId, UserId};
+use crate::ids::{ConversationId, OfferId, OrderId, SessionId, UserId};
+use crate::offer::Offer;
+use crate::order::{Order, OrderChange};
 
 /// Something that happened that a user's sessions should hear about.
 ///
@@ -45,6 +47,19 @@ pub enum LiveEvent {
     /// close at once (ephemeral; never shown to clients as an event).
     #[serde(rename = "session.ended")]
     SessionsEnded(EndedSessions),
+    /// One of the user's orders changed (either side sees every change).
+    #[serde(rename = "order.updated")]
+    OrderUpdated {
+        change: OrderChange,
+        order: Box<Order>,
+    },
+    /// A custom offer in one of the user's conversations was sent or
+    /// answered.
+    #[serde(rename = "offer.updated")]
+    OfferUpdated(Box<Offer>),
+    /// Something the user should know about, for the notification list.
+    #[serde(rename = "notification")]
+    Notification(Notification),
     /// Someone the user talks to came online or went offline (ephemeral).
     #[serde(rename = "presence")]
     Presence {
@@ -73,8 +88,24 @@ impl LiveEvent {
             LiveEvent::Typing { .. } => "chat.typing",
             LiveEvent::Presence { .. } => "presence",
             LiveEvent::SessionsEnded(_) => "session.ended",
+            LiveEvent::OrderUpdated { .. } => "order.updated",
+            LiveEvent::OfferUpdated(_) => "offer.updated",
+            LiveEvent::Notification(_) => "notification",
         }
     }
+}
+
+/// A notification for one user: what happened, in words, and what it is
+/// about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// What happened (`order.delivered`, `offer.received`, ...).
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub order_id: Option<OrderId>,
+    pub offer_id: Option<OfferId>,
+    pub conversation_id: Option<ConversationId>,
 }
 
 /// Which of a user's login sessions ended.

@@ -1,4 +1,5 @@
-//! The e-mails the marketplace sends about an account.
+//! The e-mails the marketplace sends about an account and what happens in
+//! it (orders, offers).
 
 use chrono::{DateTime, Utc};
 
@@ -22,6 +23,19 @@ pub enum AccountMail {
         username: String,
         changed_at: DateTime<Utc>,
     },
+    /// Something happened that the user should hear about (an order was
+    /// placed, delivered, completed...): one headline, one paragraph, one
+    /// link.
+    Notice {
+        username: String,
+        /// What happened (`order.delivered`), for logs and metrics.
+        kind: &'static str,
+        subject: String,
+        body: String,
+        /// The button's label.
+        action: String,
+        link: String,
+    },
 }
 
 impl AccountMail {
@@ -31,15 +45,16 @@ impl AccountMail {
             AccountMail::VerifyEmail { .. } => "verify_email",
             AccountMail::ResetPassword { .. } => "reset_password",
             AccountMail::PasswordChanged { .. } => "password_changed",
+            AccountMail::Notice { .. } => "notice",
         }
     }
 
     /// The link inside the mail, if it carries one.
     pub fn link(&self) -> Option<&str> {
         match self {
-            AccountMail::VerifyEmail { link, .. } | AccountMail::ResetPassword { link, .. } => {
-                Some(link)
-            }
+            AccountMail::VerifyEmail { link, .. }
+            | AccountMail::ResetPassword { link, .. }
+            | AccountMail::Notice { link, .. } => Some(link),
             AccountMail::PasswordChanged { .. } => None,
         }
     }

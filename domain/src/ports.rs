@@ -12,9 +12,16 @@ use crate::chat::{
     Attachment, Conversation, ConversationSummary, Message, NewConversation, ReadState,
 };
 use crate::gig::{Gig, Taxonomy};
-use crate::ids::{ConversationId, GigId, SessionId, UserId};
+use crate::ids::{ConversationId, GigId, OfferId, OrderId, SessionId, UserId};
+use crate::ledger::{Account, Balance, Transaction, Withdrawal, WithdrawalError};
+use crate::offer::Offer;
+use crate::order::{Order, OrderStatus, Side};
 use crate::live::{LiveEvent, StoredEvent};
 use crate::mail::AccountMail;
+use crate::money::Money;
+use crate::payment::{
+    NewIntent, PaymentError, PaymentEvent, PaymentIntent, ProviderRefund, RefundStatus,
+};
 use crate::seller::SellerProfile;
 
 /// Why a store operation failed.
@@ -374,4 +381,223 @@ pub trait EventLog: Send + Sync {
     /// Deletes events created before `before`; the heads stay, so cursors
     /// never repeat. Returns how many were deleted.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// A payment provider: collects an order's total and refunds it.
+///
+/// Every call that creates something carries an idempotency key, so a
+/// retried call (after a timeout, a crash, a retried checkout) never charges
+/// or refunds twice. What happened afterwards (a payment succeeded or
+/// failed, a refund went through) reaches [`PaymentEvents`], by the same
+/// path for every provider.
+#[async_trait]
+pub trait PaymentProvider: Send + Sync {
+    /// `dev` or `stripe`; stored with each order's intent.
+    fn name(&self) -> &'static str;
+    /// Creates an intent to collect `intent.amount`; the same idempotency
+    /// key returns the same intent.
+    async fn create_intent(&self, intent: &NewIntent) -> Result<PaymentIntent, PaymentError>;
+    /// Confirms the intent with a payment method (a card token or a test
+    /// card number). A decline is `Err(Declined)` and also reported as a
+    /// `Failed` event; a success is reported as a `Succeeded` event.
+    async fn confirm(
+        &self,
+        intent_id: &str,
+        payment_method: &str,
+    ) -> Result<PaymentIntent, PaymentError>;
+    /// The intent as the provider has it now.
+    async fn intent(&self, intent_id: &str) -> Result<PaymentIntent, PaymentError>;
+    /// Refunds `amount` of a succeeded intent; the same idempotency key
+    /// returns the same refund.
+    async fn refund(
+        &self,
+        intent_id: &str,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<ProviderRefund, PaymentError>;
+}
+
+/// Where providers' events go: the marketplace applies each once.
+#[async_trait]
+pub trait PaymentEvents: Send + Sync {
+    /// Applies the event (or recognises it as already applied). An error
+    /// means it was not applied and the provider should deliver it again.
+    async fn received(&self, event: PaymentEvent) -> Result<(), PaymentError>;
+}
+
+/// An order checkout's idempotency key: a buyer's retried checkout with the
+/// same key and the same request finds the order the first one placed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckoutKey {
+    pub buyer_id: UserId,
+    /// The client's `Idempotency-Key`.
+    pub key: String,
+    /// A digest of the request, to tell a retry from a different request
+    /// under the same key.
+    pub fingerprint: String,
+}
+
+/// Live events to store in users' logs in the same transaction as the
+/// change they describe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventsFor {
+    pub users: Vec<UserId>,
+    pub event: LiveEvent,
+}
+
+/// A refund the marketplace owes a buyer, to be sent to the provider. It is
+/// stored with the order change that decided it, so a crash before the
+/// provider is called loses nothing: pending refunds are sent again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub id: uuid::Uuid,
+    pub order_id: OrderId,
+    pub provider: String,
+    pub intent_id: String,
+    pub amount: Money,
+    pub status: RefundStatus,
+    /// The provider's refund id, once it answered.
+    pub provider_refund_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One stored change to an order, written atomically.
+#[derive(Clone, Debug)]
+pub struct OrderWrite<'a> {
+    /// The order after the change. Stored with version `expected_version +
+    /// 1`.
+    pub order: &'a Order,
+    pub expected_version: i64,
+    /// Its deadline for the clock after the change.
+    pub deadline: Option<DateTime<Utc>>,
+    pub transactions: &'a [Transaction],
+    /// A refund to send to the provider.
+    pub refund: Option<&'a RefundRecord>,
+    /// The provider event this change applies: recorded so a second
+    /// delivery of it is recognised (`Conflict("payment_event")`, and
+    /// nothing is written).
+    pub payment_event: Option<&'a PaymentEvent>,
+    pub events: &'a [EventsFor],
+}
+
+/// A page of orders, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    /// Pass as `before` for the next page; `None` on the last.
+    pub next: Option<OrderId>,
+}
+
+/// Orders, custom offers, checkout keys, the ledger, refunds and seller
+/// withdrawals.
+///
+/// Every write of an order or an offer checks its version (optimistic
+/// concurrency: `VersionConflict` when someone wrote first), and stores its
+/// ledger transactions, refunds and live events in the same transaction.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Inserts a newly placed order with its checkout key, its deadline and
+    /// its events; for an offer's order, also records the order on the
+    /// offer (which must be accepted and have none yet). `Conflict("checkout")`
+    /// when the buyer already used the key, `Conflict("offer")` when the offer
+    /// already has an order; nothing is written then.
+    async fn place_order(
+        &self,
+        order: &Order,
+        key: &CheckoutKey,
+        deadline: Option<DateTime<Utc>>,
+        events: &[EventsFor],
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The fingerprint and order of a checkout key, if used.
+    async fn checkout(
+        &self,
+        buyer: UserId,
+        key: &str,
+    ) -> Result<Option<(String, OrderId)>, StoreError>;
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// The order paid (or to be paid) by this intent.
+    async fn order_by_intent(
+        &self,
+        provider: &str,
+        intent_id: &str,
+    ) -> Result<Option<Order>, StoreError>;
+    /// A user's orders as buyer (`Side::Buyer`) or seller, newest first,
+    /// optionally only in one status, `limit` at most, older than `before`.
+    async fn orders_for(
+        &self,
+        user: UserId,
+        side: Side,
+        status: Option<OrderStatus>,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<OrderPage, StoreError>;
+    /// Stores a decided change (see [`OrderWrite`]).
+    async fn save_order(&self, write: &OrderWrite<'_>) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Orders whose deadline is at or before `now`, earliest first.
+    async fn due_orders(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OrderId>, StoreError>;
+    /// The earliest deadline of any order or pending offer.
+    async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Records a provider event that changes no order (a refund's
+    /// confirmation); `false` if it was recorded before.
+    async fn record_payment_event(
+        &self,
+        event: &PaymentEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Refunds not yet accepted by the provider, oldest first.
+    async fn pending_refunds(&self, limit: u32) -> Result<Vec<RefundRecord>, StoreError>;
+    /// Records the provider's answer to a refund.
+    async fn update_refund(
+        &self,
+        id: uuid::Uuid,
+        status: RefundStatus,
+        provider_refund_id: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// The refunds of an order, oldest first.
+    async fn refunds_for(&self, order: OrderId) -> Result<Vec<RefundRecord>, StoreError>;
+
+    /// The ledger transactions of an order, in order.
+    async fn transactions_for(&self, order: OrderId) -> Result<Vec<Transaction>, StoreError>;
+    /// A seller's pending, available and withdrawn earnings.
+    async fn balance(&self, seller: UserId) -> Result<Balance, StoreError>;
+    /// The balance of every account that has postings: their sum is zero.
+    async fn account_balances(&self) -> Result<Vec<(Account, i64)>, StoreError>;
+    /// Records a withdrawal of available earnings, checking the balance in
+    /// the same transaction (two withdrawals at once cannot both spend the
+    /// same money). `Ok(Err(..))` when the balance does not allow it.
+    async fn withdraw(
+        &self,
+        withdrawal: &Withdrawal,
+    ) -> Result<Result<(), WithdrawalError>, StoreError>;
+    /// A seller's withdrawals, newest first.
+    async fn withdrawals(&self, seller: UserId) -> Result<Vec<Withdrawal>, StoreError>;
+
+    /// Inserts a new offer and its events.
+    async fn create_offer(
+        &self,
+        offer: &Offer,
+        events: &[EventsFor],
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn offer(&self, id: OfferId) -> Result<Option<Offer>, StoreError>;
+    /// The offers of a conversation, newest first.
+    async fn offers_in(&self, conversation: ConversationId) -> Result<Vec<Offer>, StoreError>;
+    /// Replaces the offer if its stored version is `expected_version`
+    /// (stored as `expected_version + 1`), with its events.
+    async fn save_offer(
+        &self,
+        offer: &Offer,
+        expected_version: i64,
+        events: &[EventsFor],
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Pending offers past their expiry at `now`.
+    async fn due_offers(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OfferId>, StoreError>;
 }

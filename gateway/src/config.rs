@@ -24,7 +24,80 @@ pub struct Settings {
     pub media: MediaSettings,
     pub search: SearchSettings,
     pub realtime: RealtimeSettings,
+    pub orders: OrderSettings,
+    pub payments: PaymentSettings,
     pub log: LogSettings,
+}
+
+/// Orders: their actors and their timings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OrderSettings {
+    /// Order shard actors.
+    pub shards: u32,
+    /// Seconds an order actor stays in memory without activity.
+    pub idle_secs: u64,
+    /// Seconds an order may wait for payment before it is cancelled.
+    pub unpaid_expiry_secs: i64,
+    /// Seconds after a delivery with no answer from the buyer before the
+    /// order completes by itself.
+    pub auto_complete_secs: i64,
+    /// Seconds after completion before the seller's earnings are available.
+    pub clearance_secs: i64,
+    /// The most days one extension may add.
+    pub max_extension_days: u32,
+    /// The order clock reads the stored deadlines at least this often.
+    pub clock_poll_secs: u64,
+}
+
+impl Default for OrderSettings {
+    fn default() -> Self {
+        let policy = domain::order::OrderPolicy::default();
+        Self {
+            shards: 64,
+            idle_secs: 300,
+            unpaid_expiry_secs: policy.unpaid_expiry.num_seconds(),
+            auto_complete_secs: policy.auto_complete_after.num_seconds(),
+            clearance_secs: policy.clearance_after.num_seconds(),
+            max_extension_days: policy.max_extension_days,
+            clock_poll_secs: 30,
+        }
+    }
+}
+
+impl OrderSettings {
+    pub fn policy(&self) -> domain::order::OrderPolicy {
+        domain::order::OrderPolicy {
+            unpaid_expiry: chrono::TimeDelta::seconds(self.unpaid_expiry_secs.max(1)),
+            auto_complete_after: chrono::TimeDelta::seconds(self.auto_complete_secs.max(1)),
+            clearance_after: chrono::TimeDelta::seconds(self.clearance_secs.max(1)),
+            max_extension_days: self.max_extension_days.max(1),
+        }
+    }
+}
+
+/// Which payment provider collects and refunds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentProviderKind {
+    /// Test cards, confirmed at once; nothing leaves the machine.
+    #[default]
+    Dev,
+    Stripe,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PaymentSettings {
+    pub provider: PaymentProviderKind,
+    /// Stripe's secret API key (`sk_...`).
+    #[serde(serialize_with = "expose")]
+    pub stripe_secret_key: SecretString,
+    /// Another Stripe API address (a local Stripe double); empty for Stripe.
+    pub stripe_api_base: String,
+    /// The signing secret of the webhook endpoint (`whsec_...`).
+    #[serde(serialize_with = "expose")]
+    pub stripe_webhook_secret: SecretString,
 }
 
 /// The live socket (`/ws`) and chat.

@@ -69,6 +69,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "gigs", description = "Gigs, their images and the category taxonomy"),
         (name = "search", description = "Gig search, suggestions and similar gigs"),
         (name = "conversations", description = "Chat: conversations, messages, read receipts, attachments, and the live event log"),
+        (name = "offers", description = "Custom offers a seller sends in a conversation"),
+        (name = "checkout", description = "Placing and paying orders"),
+        (name = "orders", description = "The order lifecycle: requirements, delivery, revisions, extensions, cancellation, disputes, and each order's ledger"),
+        (name = "webhooks", description = "Events from the payment provider"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -103,7 +107,9 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::users::router())
         .merge(routes::gigs::router(max_upload_bytes))
         .merge(routes::search::router())
-        .merge(routes::conversations::router(max_upload_bytes));
+        .merge(routes::conversations::router(max_upload_bytes))
+        .merge(routes::orders::router(max_upload_bytes))
+        .merge(routes::payments::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .merge(routes::ops::router())
@@ -180,6 +186,7 @@ pub async fn run(
     let store = state.store.clone();
     let gig_actors = state.gig_actors.clone();
     let chat = state.chat.clone();
+    let orders = state.orders.clone();
     let closing = state.closing.clone();
     let app = app(state)?;
     tracing::info!(address = %listener.local_addr()?, "marketplace listening");
@@ -215,6 +222,7 @@ pub async fn run(
     }
     gig_actors.stop();
     chat.stop();
+    orders.stop();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -7,6 +7,8 @@ use std::time::Duration;
 use actors::chat::{ChatConfig, ChatService};
 use actors::gigs::{GigActors, GigActorsConfig};
 use actors::live::LiveEvents;
+use actors::orders::{OrderService, OrdersConfig, OrdersDeps};
+use adapters::payments::{DevPayments, StripeConfig, StripePayments};
 use adapters::clock::SystemClock;
 use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
 use adapters::media::{ImageLimits, LocalMediaStore, S3MediaStore, S3Settings};
@@ -22,13 +24,15 @@ use domain::ids::UserId;
 use domain::mail::AccountMail;
 use domain::ports::{
     AccountStore, ChatStore, Clock, EventLog, GigStore, LoginLimiter, Mailer, MediaStore,
-    SessionStore,
+    PaymentProvider, SessionStore,
 };
 use search::{ElasticsearchBackend, SearchBackend, SearchTier, TantivyIndex};
 use secrecy::ExposeSecret;
 use tracing::Instrument as _;
 
-use crate::config::{MailTransport, MediaBackend, MediaSettings, Settings, SmtpTlsMode};
+use crate::config::{
+    MailTransport, MediaBackend, MediaSettings, PaymentProviderKind, Settings, SmtpTlsMode,
+};
 use crate::error::ApiResult;
 use crate::tokens::AccessTokens;
 use crate::ws::SocketStats;
@@ -58,6 +62,11 @@ pub struct AppState {
     pub search: Arc<SearchTier>,
     /// Conversations, messages, presence; live events through `chat.live()`.
     pub chat: ChatService,
+    /// Offers, checkout, orders, payments and earnings.
+    pub orders: OrderService,
+    /// The payment provider's own handle, for what only it does (Stripe's
+    /// webhooks, the development provider's extra step).
+    pub payments: Payments,
     pub sockets: Arc<SocketStats>,
     /// Set when the server starts shutting down: live sessions close.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
@@ -67,6 +76,14 @@ impl AppState {
     /// Connects to the database (running migrations), opens the mailer and
     /// loads or creates the token key.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`AppState::build`] with another clock (tests move time by hand).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.server.data_dir).with_context(|| {
             format!(
                 "creating the data directory {}",
@@ -187,12 +204,41 @@ impl AppState {
                 typing_throttle: Duration::from_millis(realtime.typing_throttle_ms),
                 ..ChatConfig::default()
             },
-            chat_store,
+            chat_store.clone(),
             accounts.clone(),
-            live,
+            live.clone(),
             Arc::new(LocalPresence::new()),
         )
         .await?;
+        let payments = payments(&settings)?;
+        let order_settings = &settings.orders;
+        let orders = OrderService::start(
+            OrdersConfig {
+                shards: order_settings.shards,
+                idle: Duration::from_secs(order_settings.idle_secs.max(1)),
+                policy: order_settings.policy(),
+                poll: Duration::from_secs(order_settings.clock_poll_secs.max(1)),
+                public_url: settings.server.public_url.clone(),
+                ..OrdersConfig::default()
+            },
+            OrdersDeps {
+                store: Arc::new(store.clone()),
+                accounts: accounts.clone(),
+                gigs: gigs.clone(),
+                chat: chat_store,
+                payments: payments.provider(),
+                live,
+                clock: clock.clone(),
+                mailer: mailer.clone(),
+            },
+        )
+        .await?;
+        if let Payments::Dev(dev) = &payments {
+            // The development provider reports to the orders at once,
+            // through the same path as Stripe's webhooks.
+            dev.connect(Arc::new(orders.clone()))
+                .map_err(|e| anyhow::anyhow!("connecting the development payments: {e}"))?;
+        }
         let image_limits = ImageLimits {
             max_bytes: settings.media.max_upload_bytes,
             max_pixels: settings.media.max_pixels,
@@ -206,6 +252,8 @@ impl AppState {
             image_limits,
             search: search.tier,
             chat,
+            orders,
+            payments,
             sockets: Arc::new(SocketStats::default()),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             accounts,
@@ -220,7 +268,7 @@ impl AppState {
                 window: hour,
                 lockout: hour,
             })),
-            clock: Arc::new(SystemClock),
+            clock,
             store,
             settings: Arc::new(settings),
         })
@@ -402,4 +450,47 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     file.write_all(contents)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The configured payment provider.
+#[derive(Clone)]
+pub enum Payments {
+    Dev(Arc<DevPayments>),
+    Stripe(Arc<StripePayments>),
+}
+
+impl Payments {
+    pub fn provider(&self) -> Arc<dyn PaymentProvider> {
+        match self {
+            Payments::Dev(dev) => dev.clone(),
+            Payments::Stripe(stripe) => stripe.clone(),
+        }
+    }
+}
+
+fn payments(settings: &Settings) -> anyhow::Result<Payments> {
+    let config = &settings.payments;
+    Ok(match config.provider {
+        PaymentProviderKind::Dev => {
+            tracing::info!("payments: development provider (test cards, nothing is charged)");
+            Payments::Dev(Arc::new(DevPayments::new()))
+        }
+        PaymentProviderKind::Stripe => {
+            let api_base = match config.stripe_api_base.trim() {
+                "" => None,
+                base => Some(
+                    url::Url::parse(base).context("payments.stripe_api_base is not a URL")?,
+                ),
+            };
+            tracing::info!(local = api_base.is_some(), "payments: Stripe");
+            Payments::Stripe(Arc::new(
+                StripePayments::new(StripeConfig {
+                    secret_key: config.stripe_secret_key.clone(),
+                    api_base,
+                    webhook_secret: config.stripe_webhook_secret.clone(),
+                })
+                .map_err(|e| anyhow::anyhow!("configuring Stripe: {e}"))?,
+            ))
+        }
+    })
 }

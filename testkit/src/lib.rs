@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Local servers for integration tests: the PyPI ones that `scripts/test.sh` installs
-//! into `.venv-services` (`aiosmtpd`, `moto_server`), each started on a free
-//! loopback port in its own temporary directory and killed on drop.
+//! into `.venv-services` (`aiosmtpd`, `moto_server`, `localstripe`), each
+//! started on a free loopback port in its own temporary directory and killed
+//! on drop.
 
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -139,4 +141,71 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A localstripe (a local stand-in for Stripe's API) with an empty store,
+/// on `http://127.0.0.1:<port>/`; API keys are any `sk_test_...`.
+pub fn localstripe() -> Service {
+    let executable = executable("MARKETPLACE_LOCALSTRIPE", "localstripe");
+    // `--from-scratch`: localstripe otherwise loads the objects a previous
+    // run left in /tmp/localstripe.pickle.
+    Service::start(&executable, Duration::from_secs(60), |port, _| {
+        vec!["--port".into(), port.to_string(), "--from-scratch".into()]
+    })
+}
+
+/// Has `localstripe` deliver every event, signed with `secret` as Stripe
+/// signs webhooks, to `url` (localstripe's `POST /_config/webhooks/{id}`;
+/// registering the same `id` again replaces the target).
+pub fn localstripe_webhook(localstripe: &Service, id: &str, url: &str, secret: &str) {
+    let status = post_form(
+        localstripe.port(),
+        &format!("/_config/webhooks/{id}"),
+        &[("url", url), ("secret", secret)],
+    );
+    assert_eq!(
+        status,
+        200,
+        "registering the webhook {url} failed: {}",
+        localstripe.log()
+    );
+}
+
+/// Sends `POST path` with the form `fields` to `127.0.0.1:port` and
+/// returns the response's status code.
+pub fn post_form(port: u16, path: &str, fields: &[(&str, &str)]) -> u16 {
+    fn encode(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
 }

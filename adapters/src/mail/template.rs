@@ -57,6 +57,9 @@ const TEMPLATES: &[(&str, &str)] = &[
         "password_changed.html",
         include_str!("templates/password_changed.html"),
     ),
+    ("notice.subject.txt", include_str!("templates/notice.subject.txt")),
+    ("notice.txt", include_str!("templates/notice.txt")),
+    ("notice.html", include_str!("templates/notice.html")),
 ];
 
 static ENVIRONMENT: LazyLock<Result<Environment<'static>, minijinja::Error>> =
@@ -131,6 +134,14 @@ pub fn render(mail: &AccountMail) -> Result<RenderedMail, MailError> {
             username,
             changed_at => changed_at.format("%-d %B %Y at %H:%M UTC").to_string(),
         },
+        AccountMail::Notice {
+            username,
+            subject,
+            body,
+            action,
+            link,
+            ..
+        } => context! { username, subject, body, action, link },
     };
     let kind = mail.kind();
     let render_one = |suffix: &str| -> Result<String, MailError> {
@@ -188,6 +199,14 @@ mod tests {
             AccountMail::PasswordChanged {
                 username: username.into(),
                 changed_at: chrono::Utc.with_ymd_and_hms(2025, 3, 7, 9, 5, 0).unwrap(),
+            },
+            AccountMail::Notice {
+                username: username.into(),
+                kind: "order.delivered",
+                subject: "Your order was delivered".into(),
+                body: "ada delivered \"Logo\". Accept it or ask for a revision.".into(),
+                action: "View the order".into(),
+                link: LINK.into(),
             },
         ]
     }

@@ -6,13 +6,15 @@
 //! the event under the new cursor: cursors are 1, 2, 3, ... with no gaps, and
 //! the transaction that takes `n` commits before the one that takes `n + 1`.
 //! Heads are always taken last in a transaction and in ascending user order,
-//! so two transactions that touch the same users cannot deadlock.
+//! so two transactions that touch the same users cannot deadlock; a change
+//! with several events for different users ([`append_batches`]) locks all
+//! their heads at once, in that order, before appending.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ids::UserId;
 use domain::live::{LiveEvent, StoredEvent};
-use domain::ports::{EventLog, StoreError};
+use domain::ports::{EventLog, EventsFor, StoreError};
 use sqlx::types::Json;
 use sqlx::{PgConnection, SqliteConnection};
 
@@ -69,16 +71,27 @@ impl<'a> From<&'a mut PgConnection> for WriteConn<'a> {
     }
 }
 
+impl WriteConn<'_> {
+    /// The same connection, borrowed again for one more call.
+    pub(super) fn reborrow(&mut self) -> WriteConn<'_> {
+        match self {
+            WriteConn::Sqlite(conn) => WriteConn::Sqlite(conn),
+            WriteConn::Postgres(conn) => WriteConn::Postgres(conn),
+        }
+    }
+}
+
 /// Runs `$body` with `$conn` bound to the transaction's connection; like
 /// `on_pool!`, the body is expanded once per backend.
 macro_rules! on_conn {
     ($write:expr, $conn:ident => $body:expr) => {
         match $write {
-            WriteConn::Sqlite($conn) => $body,
-            WriteConn::Postgres($conn) => $body,
+            $crate::sql::live::WriteConn::Sqlite($conn) => $body,
+            $crate::sql::live::WriteConn::Postgres($conn) => $body,
         }
     };
 }
+pub(super) use on_conn;
 
 /// Appends `event` to each user's log within the caller's open write
 /// transaction (pass `(&mut *tx).into()`), so the events commit exactly when
@@ -140,6 +153,47 @@ pub(super) async fn append_events(
             created_at,
         })
         .collect())
+}
+
+/// Appends several events, each to its own users' logs, within the caller's
+/// open write transaction; returns the stored events batch by batch. With
+/// more than one batch, the heads of every user named are first locked
+/// together in ascending order (a head that does not exist yet is created
+/// at 0), so the batches may name users in any order without breaking the
+/// one lock order.
+pub(super) async fn append_batches(
+    mut write: WriteConn<'_>,
+    batches: &[EventsFor],
+    now: DateTime<Utc>,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if batches.len() > 1 {
+        let mut users: Vec<UserId> = batches
+            .iter()
+            .flat_map(|batch| batch.users.iter().copied())
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        if !users.is_empty() {
+            let values: Vec<String> = (1..=users.len()).map(|i| format!("(${i}, 0)")).collect();
+            let lock_sql = format!(
+                "INSERT INTO event_heads (user_id, last_cursor) VALUES {} \
+                 ON CONFLICT (user_id) DO UPDATE SET last_cursor = event_heads.last_cursor",
+                values.join(", ")
+            );
+            on_conn!(write.reborrow(), conn => {
+                let mut lock = sqlx::query(&lock_sql);
+                for user in &users {
+                    lock = lock.bind(user.as_uuid());
+                }
+                lock.execute(&mut *conn).await.map_err(store_error)?;
+            });
+        }
+    }
+    let mut stored = Vec::new();
+    for batch in batches {
+        stored.extend(append_events(write.reborrow(), &batch.users, &batch.event, now).await?);
+    }
+    Ok(stored)
 }
 
 #[async_trait]

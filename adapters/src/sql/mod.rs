@@ -1,6 +1,6 @@
 //! The relational store: one implementation of `AccountStore`,
-//! `SessionStore`, `GigStore`, `ChatStore` and `EventLog` over SQLite (the
-//! embedded default) and PostgreSQL.
+//! `SessionStore`, `GigStore`, `ChatStore`, `EventLog` and `OrderStore` over
+//! SQLite (the embedded default) and PostgreSQL.
 //!
 //! Every query is written once. [`SqlStore`] wraps a pool of either backend and
 //! the private `on_pool!` macro expands the same query code for both pool
@@ -15,8 +15,11 @@
 //! - `chat`: `ChatStore` (conversations, messages, read pointers,
 //!   attachments, last-seen times).
 //! - `live`: `EventLog` (each user's log of durable live events) and the
-//!   helper that appends to it inside a write transaction, which every chat
-//!   write that produces events uses.
+//!   helpers that append to it inside a write transaction, which every chat,
+//!   order and offer write that produces events uses.
+//! - `order`: `OrderStore` (orders and offers stored as JSON with versioned
+//!   writes, checkout keys, the double-entry ledger with running account
+//!   balances, refunds, provider events, seller withdrawals).
 //!
 //! Invariants both backends keep:
 //! - Times are truncated to microseconds before they are stored (PostgreSQL's
@@ -30,11 +33,13 @@
 //! - A change that produces live events appends them to the users' event
 //!   logs in its own transaction; the logs' heads are locked last and in
 //!   ascending user order, so PostgreSQL transactions cannot deadlock on them.
+//!   Ledger account balances are likewise moved in ascending account order.
 
 mod account;
 mod chat;
 mod gig;
 mod live;
+mod order;
 mod rows;
 mod session;
 
@@ -212,6 +217,18 @@ fn conflict_field(source: &str) -> Option<&'static str> {
         ("seller_profiles_user_id", "seller_profile"),
         ("chat_attachments_pkey", "attachment"),
         ("chat_attachments_key", "attachment"),
+        ("orders_offer_id", "offer"),
+        ("orders_payment_intent", "payment_intent"),
+        ("orders_pkey", "order"),
+        ("orders_id", "order"),
+        ("offers_pkey", "offer"),
+        ("offers_id", "offer"),
+        ("checkout_keys", "checkout"),
+        ("payment_events", "payment_event"),
+        ("refunds_pkey", "refund"),
+        ("refunds_id", "refund"),
+        ("withdrawals_pkey", "withdrawal"),
+        ("withdrawals_id", "withdrawal"),
     ]
     .into_iter()
     .find(|(needle, _)| source.contains(needle))
@@ -249,6 +266,40 @@ mod tests {
         );
         assert_eq!(
             conflict_field("UNIQUE constraint failed: refresh_tokens.token_hash"),
+            None
+        );
+        assert_eq!(conflict_field("orders_offer_id_key"), Some("offer"));
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: orders.offer_id"),
+            Some("offer")
+        );
+        assert_eq!(
+            conflict_field("orders_payment_intent_key"),
+            Some("payment_intent")
+        );
+        assert_eq!(
+            conflict_field(
+                "UNIQUE constraint failed: orders.payment_provider, orders.payment_intent_id"
+            ),
+            Some("payment_intent")
+        );
+        assert_eq!(conflict_field("orders_pkey"), Some("order"));
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: orders.id"),
+            Some("order")
+        );
+        assert_eq!(conflict_field("offers_pkey"), Some("offer"));
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: offers.id"),
+            Some("offer")
+        );
+        assert_eq!(conflict_field("withdrawals_pkey"), Some("withdrawal"));
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: refunds.id"),
+            Some("refund")
+        );
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: ledger_transactions.order_id"),
             None
         );
     }

@@ -9,9 +9,14 @@ use domain::chat::{
     Attachment, ClientMessageId, Conversation, ConversationSummary, Message, ReadState, Subject,
 };
 use domain::gig::{Faq, Gig, GigContent, GigMedia, GigStatus, Package};
-use domain::ids::{ConversationId, GigId, MessageId, SessionId, UserId};
+use domain::ids::{ConversationId, GigId, MessageId, OrderId, SessionId, UserId, WithdrawalId};
+use domain::ledger::{Account, Posting, Transaction, TransactionKind, Withdrawal};
 use domain::live::{LiveEvent, StoredEvent};
-use domain::ports::{OutboxEntry, SellerProfileRecord, StoreError};
+use domain::money::{Currency, Money};
+use domain::offer::Offer;
+use domain::order::Order;
+use domain::payment::RefundStatus;
+use domain::ports::{OutboxEntry, RefundRecord, SellerProfileRecord, StoreError};
 use domain::seller::{Certificate, Education, Language, SellerProfile};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -451,6 +456,178 @@ impl From<EventRow> for StoredEvent {
             cursor: row.cursor,
             event: row.payload.0,
             created_at: row.created_at,
+        }
+    }
+}
+
+/// An order: the whole `Order` as JSON, and the `version` column, which is
+/// the stored version (the JSON carries the same number).
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    data: Json<Order>,
+    version: i64,
+}
+
+impl From<OrderRow> for Order {
+    fn from(row: OrderRow) -> Self {
+        Order {
+            version: row.version,
+            ..row.data.0
+        }
+    }
+}
+
+/// An offer, stored as an order is: the JSON and the `version` column.
+#[derive(sqlx::FromRow)]
+pub(crate) struct OfferRow {
+    data: Json<Offer>,
+    version: i64,
+}
+
+impl From<OfferRow> for Offer {
+    fn from(row: OfferRow) -> Self {
+        Offer {
+            version: row.version,
+            ..row.data.0
+        }
+    }
+}
+
+/// A currency code as stored (`Currency::code()`).
+fn stored_currency(what: &str, code: &str) -> Result<Currency, StoreError> {
+    Currency::parse(code)
+        .ok_or_else(|| StoreError::Backend(format!("stored {what}: unknown currency {code:?}")))
+}
+
+/// A refund's status as stored.
+pub(crate) fn refund_status_str(status: RefundStatus) -> &'static str {
+    match status {
+        RefundStatus::Pending => "pending",
+        RefundStatus::Succeeded => "succeeded",
+        RefundStatus::Failed => "failed",
+    }
+}
+
+/// The columns of `refunds`, in `RefundRow`'s order.
+macro_rules! refund_columns {
+    () => {
+        "id, order_id, provider, intent_id, amount_minor, currency, status, \
+         provider_refund_id, created_at"
+    };
+}
+pub(crate) use refund_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefundRow {
+    id: Uuid,
+    order_id: Uuid,
+    provider: String,
+    intent_id: String,
+    amount_minor: i64,
+    currency: String,
+    status: String,
+    provider_refund_id: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<RefundRow> for RefundRecord {
+    type Error = StoreError;
+
+    fn try_from(row: RefundRow) -> Result<Self, Self::Error> {
+        let what = format!("refund {}", row.id);
+        let status = [
+            RefundStatus::Pending,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+        ]
+        .into_iter()
+        .find(|status| refund_status_str(*status) == row.status)
+        .ok_or_else(|| {
+            StoreError::Backend(format!("stored {what}: unknown status {:?}", row.status))
+        })?;
+        Ok(RefundRecord {
+            id: row.id,
+            order_id: OrderId::from_uuid(row.order_id),
+            provider: row.provider,
+            intent_id: row.intent_id,
+            amount: Money {
+                amount_minor: row.amount_minor,
+                currency: stored_currency(&what, &row.currency)?,
+            },
+            status,
+            provider_refund_id: row.provider_refund_id,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct WithdrawalRow {
+    id: Uuid,
+    seller_id: Uuid,
+    amount_minor: i64,
+    currency: String,
+    requested_at: DateTime<Utc>,
+}
+
+impl TryFrom<WithdrawalRow> for Withdrawal {
+    type Error = StoreError;
+
+    fn try_from(row: WithdrawalRow) -> Result<Self, Self::Error> {
+        let what = format!("withdrawal {}", row.id);
+        Ok(Withdrawal {
+            id: WithdrawalId::from_uuid(row.id),
+            seller_id: UserId::from_uuid(row.seller_id),
+            amount: Money {
+                amount_minor: row.amount_minor,
+                currency: stored_currency(&what, &row.currency)?,
+            },
+            requested_at: row.requested_at,
+        })
+    }
+}
+
+/// One posting of a ledger transaction, with its transaction's columns; a
+/// transaction without postings has one row with `account` NULL.
+#[derive(sqlx::FromRow)]
+pub(crate) struct LedgerRow {
+    pub(crate) id: i64,
+    kind: String,
+    order_id: Option<Uuid>,
+    withdrawal_id: Option<Uuid>,
+    currency: String,
+    created_at: DateTime<Utc>,
+    account: Option<String>,
+    amount_minor: Option<i64>,
+}
+
+impl LedgerRow {
+    /// The transaction of this row, without postings.
+    pub(crate) fn transaction(&self) -> Result<Transaction, StoreError> {
+        let what = format!("ledger transaction {}", self.id);
+        Ok(Transaction {
+            kind: self
+                .kind
+                .parse::<TransactionKind>()
+                .map_err(|e| StoreError::Backend(format!("stored {what}: {e}")))?,
+            order_id: self.order_id.map(OrderId::from_uuid),
+            withdrawal_id: self.withdrawal_id.map(WithdrawalId::from_uuid),
+            currency: stored_currency(&what, &self.currency)?,
+            postings: Vec::new(),
+            at: self.created_at,
+        })
+    }
+
+    /// The posting of this row, if the transaction has one.
+    pub(crate) fn posting(&self) -> Result<Option<Posting>, StoreError> {
+        match (&self.account, self.amount_minor) {
+            (Some(account), Some(amount_minor)) => Ok(Some(Posting {
+                account: account.parse::<Account>().map_err(|e| {
+                    StoreError::Backend(format!("stored ledger transaction {}: {e}", self.id))
+                })?,
+                amount_minor,
+            })),
+            _ => Ok(None),
         }
     }
 }

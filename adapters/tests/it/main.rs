@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod media;
+mod payments;
 use testkit as service;
 mod smtp;
 mod store;

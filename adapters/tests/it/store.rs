@@ -1,11 +1,13 @@
 //! The relational store suite: each scenario is written once and runs on a
 //! fresh SQLite file (`store::sqlite::*`) and on a fresh PostgreSQL database
 //! (`store::postgres::*`). Times are fixed, never the wall clock. Gig
-//! scenarios live in `gigs`, chat and event log scenarios in `chat`.
+//! scenarios live in `gigs`, chat and event log scenarios in `chat`, order,
+//! ledger and offer scenarios in `orders`.
 
 mod chat;
 mod gigs;
 mod harness;
+mod orders;
 
 use std::collections::HashSet;
 
@@ -29,6 +31,13 @@ use gigs::{
     gigs_after_pages_through_everything, gigs_by_seller_filters_and_orders,
     outbox_is_written_with_each_save, taxonomy_is_seeded_in_order,
     unknown_taxonomy_or_seller_is_rejected, versioned_updates,
+};
+use orders::{
+    checkout_key_reuse_conflicts, concurrent_order_saves_have_one_winner,
+    concurrent_withdrawals_never_overspend, deadlines_and_due_work,
+    ledger_balances_through_clearance, offer_checks_out_once, offers_are_versioned,
+    order_round_trip, orders_for_filters_and_pages, payment_events_apply_once,
+    refunds_are_pending_until_answered, versioned_order_saves,
 };
 
 type Result = anyhow::Result<()>;
@@ -1238,4 +1247,16 @@ store_suite!(
     contacts_are_distinct,
     attachments_are_filtered,
     last_seen_round_trip,
+    order_round_trip,
+    checkout_key_reuse_conflicts,
+    offer_checks_out_once,
+    versioned_order_saves,
+    payment_events_apply_once,
+    ledger_balances_through_clearance,
+    concurrent_order_saves_have_one_winner,
+    concurrent_withdrawals_never_overspend,
+    orders_for_filters_and_pages,
+    deadlines_and_due_work,
+    refunds_are_pending_until_answered,
+    offers_are_versioned,
 );

@@ -254,6 +254,14 @@ pub fn event_data(event: &LiveEvent) -> serde_json::Value {
             "online": online,
             "last_seen_at": last_seen_at,
         })),
+        LiveEvent::OrderUpdated { change, order } => Ok(serde_json::json!({
+            "change": change.as_str(),
+            "order": crate::routes::orders::order_view(order),
+        })),
+        LiveEvent::OfferUpdated(offer) => {
+            serde_json::to_value(crate::routes::orders::offer_view(offer))
+        }
+        LiveEvent::Notification(notification) => serde_json::to_value(notification),
         // Acted on by the session itself, never sent.
         LiveEvent::SessionsEnded(_) => Ok(serde_json::Value::Null),
     };
@@ -736,43 +744,10 @@ async fn upload_attachment(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<AttachmentView>)> {
     let id = parse_conversation_id(&id)?;
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                "the file is larger than allowed",
-            )
-        } else {
-            ApiError::new(ErrorCode::BadRequest, e.body_text())
-        }
-    })?;
+    let bytes = upload_body(body)?;
     // Only participants may upload, checked before anything is stored.
     state.chat.conversation(id, auth.user.id).await?;
-    let content_type = if bytes.starts_with(b"%PDF-") {
-        "application/pdf"
-    } else {
-        // Any picture a person may send, however small (gig images have a
-        // minimum size; chat attachments do not).
-        let limits = adapters::media::ImageLimits {
-            min_side: 1,
-            ..state.image_limits.clone()
-        };
-        let inspected = {
-            let bytes = bytes.clone();
-            tokio::task::spawn_blocking(move || adapters::media::inspect(&bytes, &limits))
-                .await
-                .map_err(ApiError::internal)?
-        };
-        inspected
-            .map_err(|e| {
-                ApiError::from(FieldError::new(
-                    "file",
-                    "invalid",
-                    format!("only images (JPEG, PNG, WebP) and PDF files can be attached: {e}"),
-                ))
-            })?
-            .content_type
-    };
+    let content_type = upload_type(&state, &bytes).await?;
     let name = attachment_name(params.name.as_deref(), content_type)?;
     let key = format!("{}{}", Attachment::prefix(id), Uuid::now_v7().simple());
     state.media.put(&key, content_type, bytes.to_vec()).await?;
@@ -790,7 +765,51 @@ async fn upload_attachment(
     Ok((StatusCode::CREATED, Json(attachment_view(&attachment, id))))
 }
 
-fn attachment_name(raw: Option<&str>, content_type: &str) -> ApiResult<String> {
+/// An uploaded file's bytes, or why the body could not be read.
+pub(crate) fn upload_body(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Bytes> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "the file is larger than allowed",
+            )
+        } else {
+            ApiError::new(ErrorCode::BadRequest, e.body_text())
+        }
+    })
+}
+
+/// The type of a file people may send each other: a PDF, or an image of
+/// any size (gig images have a minimum size; attachments do not), checked
+/// by a full decode.
+pub(crate) async fn upload_type(state: &AppState, bytes: &Bytes) -> ApiResult<&'static str> {
+    if bytes.starts_with(b"%PDF-") {
+        return Ok("application/pdf");
+    }
+    let limits = adapters::media::ImageLimits {
+        min_side: 1,
+        ..state.image_limits.clone()
+    };
+    let inspected = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || adapters::media::inspect(&bytes, &limits))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    Ok(inspected
+        .map_err(|e| {
+            ApiError::from(FieldError::new(
+                "file",
+                "invalid",
+                format!("only images (JPEG, PNG, WebP) and PDF files can be attached: {e}"),
+            ))
+        })?
+        .content_type)
+}
+
+pub(crate) fn attachment_name(raw: Option<&str>, content_type: &str) -> ApiResult<String> {
     let name = raw.map(str::trim).unwrap_or_default();
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(FieldError::new(

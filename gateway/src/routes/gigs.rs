@@ -570,9 +570,9 @@ async fn delete_media(
 }
 
 async fn serve_media(State(state): State<AppState>, Path(key): Path<String>) -> Response {
-    // Chat attachments are private: only their own route, which checks who
-    // asks, serves them.
-    if key.starts_with("chat/") {
+    // Chat attachments and order files are private: only their own routes,
+    // which check who asks, serve them.
+    if key.starts_with("chat/") || key.starts_with("orders/") {
         return ApiError::not_found("no such media").into_response();
     }
     media_response(&state, &key, "public, max-age=31536000, immutable").await

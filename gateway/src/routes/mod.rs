@@ -6,6 +6,8 @@ pub mod conversations;
 pub mod gigs;
 pub mod me;
 pub mod ops;
+pub mod orders;
+pub mod payments;
 pub mod search;
 pub mod seller;
 pub mod users;

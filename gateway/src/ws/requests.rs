@@ -1,14 +1,15 @@
 //! Carrying out the socket's requests. Each request that needs I/O becomes a
 //! future the session polls alongside its socket, so a slow request never
 //! holds up events or other requests. The work itself is shared with REST
-//! (`routes::conversations`, `routes::search`).
+//! (`routes::conversations`, `routes::orders`, `routes::search`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use domain::error::ErrorCode;
-use domain::ids::{ConversationId, UserId};
+use domain::ids::{ConversationId, OrderId, UserId};
+use domain::offer::OfferCommand;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -16,6 +17,9 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::conversations::{
     self, HistoryParams, ListParams, OpenRequest, ReadRequest, SendRequest,
+};
+use crate::routes::orders::{
+    self, ActionRequest, CheckoutRequest, OfferRequest, OrderListParams, PayRequest,
 };
 use crate::routes::search::{self, AutocompleteParams, SearchParams};
 use crate::state::AppState;
@@ -36,6 +40,15 @@ pub const KINDS: &[&str] = &[
     "chat.read",
     "search.autocomplete",
     "search.query",
+    "offer.send",
+    "offer.list",
+    "offer.get",
+    "offer.answer",
+    "checkout",
+    "order.get",
+    "order.list",
+    "order.pay",
+    "order.act",
 ];
 
 /// Starts carrying out a request of one of the [`KINDS`] for `user`.
@@ -90,8 +103,95 @@ async fn carry_out(state: &AppState, user: UserId, kind: &str, data: Value) -> A
             let params: SearchParams = frames::data(kind, data)?;
             json(&search::search(state, params).await?)
         }
+        "offer.send" => {
+            let (id, request): (_, OfferRequest) = in_conversation(kind, data)?;
+            json(&orders::send_offer_in(state, user, id, request).await?)
+        }
+        "offer.list" => {
+            let (id, _): (_, Empty) = in_conversation(kind, data)?;
+            let offers = state.orders.offers_in(user, id).await?;
+            let items: Vec<_> = offers.iter().map(orders::offer_view).collect();
+            json(&serde_json::json!({ "items": items }))
+        }
+        "offer.get" => {
+            let request: OfferRef = frames::data(kind, data)?;
+            let id = orders::parse_offer_id(&request.offer_id)?;
+            json(&orders::offer_view(&state.orders.offer(user, id).await?))
+        }
+        "offer.answer" => {
+            let request: OfferAnswer = frames::data(kind, data)?;
+            let id = orders::parse_offer_id(&request.offer_id)?;
+            let command = match request.answer.as_str() {
+                "accept" => OfferCommand::Accept,
+                "decline" => OfferCommand::Decline,
+                "withdraw" => OfferCommand::Withdraw,
+                _ => {
+                    return Err(domain::validation::FieldError::new(
+                        "answer",
+                        "invalid",
+                        "accept, decline or withdraw",
+                    )
+                    .into())
+                }
+            };
+            json(&orders::answer_offer(state, user, id, command).await?)
+        }
+        "checkout" => {
+            let Value::Object(mut fields) = data else {
+                return Err(ApiError::new(ErrorCode::BadRequest, "data must be an object"));
+            };
+            let key = match fields.remove("idempotency_key") {
+                Some(Value::String(key)) => key,
+                _ => {
+                    return Err(domain::validation::FieldError::new(
+                        "idempotency_key",
+                        "required",
+                        "a key unique to this checkout is required",
+                    )
+                    .into())
+                }
+            };
+            let request: CheckoutRequest = frames::data(kind, Value::Object(fields))?;
+            let done = orders::place(state, user, &key, request).await?;
+            let mut view = json(&orders::checkout_view(&done))?;
+            if let Value::Object(fields) = &mut view {
+                fields.insert("replayed".into(), Value::Bool(done.replayed));
+            }
+            Ok(view)
+        }
+        "order.get" => {
+            let (id, _): (_, Empty) = in_order(kind, data)?;
+            json(&orders::order_view(&state.orders.order(user, false, id).await?))
+        }
+        "order.list" => {
+            let params: OrderListParams = frames::data(kind, data)?;
+            json(&orders::list(state, user, params).await?)
+        }
+        "order.pay" => {
+            let (id, request): (_, PayRequest) = in_order(kind, data)?;
+            json(&orders::pay(state, user, id, request).await?)
+        }
+        "order.act" => {
+            let (id, action): (_, ActionRequest) = in_order(kind, data)?;
+            // Admin actions go through the admin interfaces.
+            json(&orders::act(state, user, false, id, action).await?)
+        }
         _ => Err(unknown(kind)),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfferRef {
+    offer_id: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfferAnswer {
+    offer_id: String,
+    /// `accept`, `decline` or `withdraw`.
+    answer: String,
 }
 
 pub fn unknown(kind: &str) -> ApiError {
@@ -108,19 +208,33 @@ struct Empty {}
 
 /// Splits `conversation_id` off a request's data and reads the rest as `T`.
 fn in_conversation<T: DeserializeOwned>(kind: &str, data: Value) -> ApiResult<(ConversationId, T)> {
+    split_id(kind, data, "conversation_id", conversations::parse_conversation_id)
+}
+
+/// Splits `order_id` off a request's data and reads the rest as `T`.
+fn in_order<T: DeserializeOwned>(kind: &str, data: Value) -> ApiResult<(OrderId, T)> {
+    split_id(kind, data, "order_id", orders::parse_order_id)
+}
+
+fn split_id<I, T: DeserializeOwned>(
+    kind: &str,
+    data: Value,
+    field: &'static str,
+    parse: fn(&str) -> ApiResult<I>,
+) -> ApiResult<(I, T)> {
     let Value::Object(mut fields) = data else {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
             "data must be an object",
         ));
     };
-    let id = match fields.remove("conversation_id") {
-        Some(Value::String(raw)) => conversations::parse_conversation_id(&raw)?,
+    let id = match fields.remove(field) {
+        Some(Value::String(raw)) => parse(&raw)?,
         _ => {
             return Err(domain::validation::FieldError::new(
-                "conversation_id",
+                field,
                 "required",
-                "the conversation's id is required",
+                format!("{field} is required"),
             )
             .into())
         }
