@@ -28,7 +28,7 @@ use domain::money::Money;
 use domain::offer::{self, Offer, OfferCommand, OfferError, OfferInput};
 use domain::order::{place, Order, OrderChange, OrderCommand, OrderPolicy, OrderTerms, Side};
 use domain::payment::{
-    NewIntent, PaymentError, PaymentEvent, PaymentEventKind, PaymentIntent, RefundStatus,
+    IntentStatus, NewIntent, PaymentError, PaymentEvent, PaymentEventKind, PaymentIntent, RefundStatus,
 };
 use domain::ports::{
     AccountStore, ChatStore, CheckoutKey, Clock, EventsFor, GigStore, Mailer, OrderPage,
@@ -489,9 +489,25 @@ impl OrderService {
         payment_method: Option<&str>,
         replayed: bool,
     ) -> Result<Checkout, OrderFailure> {
+        let awaiting = order.status == domain::order::OrderStatus::AwaitingPayment;
         let (order, payment) = match payment_method {
-            Some(method) if order.status == domain::order::OrderStatus::AwaitingPayment => {
-                self.pay_order(order, method).await?
+            Some(method) if awaiting && !replayed => self.pay_order(order, method).await?,
+            Some(method) if awaiting => {
+                // A retry: pay only if the first attempt did not get as far
+                // as the provider taking the money (its event may still be
+                // on its way).
+                let intent = self.intent_of(&order).await;
+                let taken = intent.as_ref().is_some_and(|intent| {
+                    matches!(
+                        intent.status,
+                        IntentStatus::Succeeded | IntentStatus::Processing
+                    )
+                });
+                if taken {
+                    (order, intent)
+                } else {
+                    self.pay_order(order, method).await?
+                }
             }
             _ => {
                 let payment = self.intent_of(&order).await;

@@ -369,7 +369,7 @@ async fn start(
         listener.local_addr().expect("the listener's address")
     );
     let outbox = settings.outbox_dir();
-    let mut state = AppState::build(settings)
+    let mut state = AppState::build_with_clock(settings, clock.clone())
         .await
         .expect("build the application state");
     assert_eq!(
@@ -1381,4 +1381,62 @@ pub fn has_key(value: &Value, key: &str) -> bool {
         Value::Array(items) => items.iter().any(|v| has_key(v, key)),
         _ => false,
     }
+}
+
+/// [`run_scenario`] with a change to the test settings that may capture
+/// values (the address of a server the test started first), with media on
+/// the local store.
+pub async fn run_scenario_changed<F, Fut>(
+    backend: Backend,
+    change: impl FnOnce(&mut Settings),
+    scenario: F,
+) where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    init_logging();
+    let app = spawn_app_changed(backend, change).await;
+    let teardown = app.teardown.clone();
+    let outcome = tokio::spawn(scenario(app)).await;
+    let stopped = teardown.run().await;
+    match outcome {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+        Err(e) => panic!("scenario did not finish: {e}"),
+    }
+    if let Some(Err(e)) = stopped {
+        panic!("the server failed: {e:#}");
+    }
+}
+
+/// [`spawn_app`], with a change to the test settings that may capture
+/// values; media on the local store.
+pub async fn spawn_app_changed(backend: Backend, change: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = TempDir::new().expect("create a temporary directory");
+    let database = TestDatabase::create(backend).await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a port on 127.0.0.1");
+    let address = format!(
+        "http://{}",
+        listener.local_addr().expect("the listener's address")
+    );
+    let mut settings = test_settings(dir.path(), database.url(), &address);
+    change(&mut settings);
+    let teardown = Arc::new(Teardown {
+        shutdown: Mutex::new(None),
+        task: Mutex::new(None),
+        database: Mutex::new(Some(database)),
+        dir: Mutex::new(Some(dir)),
+        moto: Mutex::new(None),
+    });
+    start(
+        backend,
+        listener,
+        settings,
+        Arc::new(ManualClock::starting_now()),
+        teardown,
+        HashSet::new(),
+    )
+    .await
 }

@@ -28,6 +28,10 @@
 //! - `live`: the socket under stress: resuming after a cut, retried sends,
 //!   slow readers, malformed and flooding clients, hello and heartbeat
 //!   rules, search over the socket, attachments.
+//! - `orders`: offers, checkout, the order lifecycle and its money over
+//!   REST and the socket, the order clock, cancellations, disputes,
+//!   idempotency and races, and Stripe against localstripe (installed by
+//!   `scripts/test.sh`; `MARKETPLACE_LOCALSTRIPE` overrides).
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -45,6 +49,7 @@ mod load_users;
 mod login;
 mod media;
 mod ops;
+mod orders;
 mod password;
 mod registration;
 mod search;
