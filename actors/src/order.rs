@@ -27,7 +27,10 @@ use crate::notices::notices;
 /// Who asks for a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Caller {
-    User { id: UserId, admin: bool },
+    User {
+        id: UserId,
+        admin: bool,
+    },
     /// The clock, or the payment provider.
     System,
 }
@@ -266,7 +269,8 @@ impl Actor for OrderActor {
                 reply,
             } => {
                 let result = state.act(caller, command, payment_event, now).await;
-                let unknown = matches!(result, Err(OrderFailure::NotFound)) && state.order.is_none();
+                let unknown =
+                    matches!(result, Err(OrderFailure::NotFound)) && state.order.is_none();
                 let _ = reply.send(result);
                 if unknown {
                     // No such order: keep nothing in memory for an id that

@@ -28,7 +28,8 @@ use domain::money::Money;
 use domain::offer::{self, Offer, OfferCommand, OfferError, OfferInput};
 use domain::order::{place, Order, OrderChange, OrderCommand, OrderPolicy, OrderTerms, Side};
 use domain::payment::{
-    IntentStatus, NewIntent, PaymentError, PaymentEvent, PaymentEventKind, PaymentIntent, RefundStatus,
+    IntentStatus, NewIntent, PaymentError, PaymentEvent, PaymentEventKind, PaymentIntent,
+    RefundStatus,
 };
 use domain::ports::{
     AccountStore, ChatStore, CheckoutKey, Clock, EventsFor, GigStore, Mailer, OrderPage,
@@ -87,7 +88,10 @@ pub struct OrdersDeps {
 /// What a buyer checks out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckoutItem {
-    Package { gig_id: domain::ids::GigId, tier: PackageTier },
+    Package {
+        gig_id: domain::ids::GigId,
+        tier: PackageTier,
+    },
     Offer(OfferId),
 }
 
@@ -315,10 +319,7 @@ impl OrderService {
         key: &str,
         payment_method: Option<&str>,
     ) -> Result<Checkout, OrderFailure> {
-        if key.is_empty()
-            || key.len() > MAX_KEY_LEN
-            || !key.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(CheckoutError::BadKey.into());
         }
         let fingerprint = item.fingerprint(payment_method);
@@ -406,7 +407,9 @@ impl OrderService {
         if stored != fingerprint {
             return Err(CheckoutError::KeyReused.into());
         }
-        Ok(Some(store.order(order_id).await?.ok_or(OrderFailure::NotFound)?))
+        Ok(Some(
+            store.order(order_id).await?.ok_or(OrderFailure::NotFound)?,
+        ))
     }
 
     /// What is bought, from whom, at what price.
@@ -455,9 +458,7 @@ impl OrderService {
                     .await?
                     .filter(|offer| offer.is_party(buyer))
                     .ok_or(OfferError::NotFound)?;
-                if offer.buyer_id != buyer
-                    || offer.status != domain::offer::OfferStatus::Accepted
-                {
+                if offer.buyer_id != buyer || offer.status != domain::offer::OfferStatus::Accepted {
                     return Err(CheckoutError::OfferNotAccepted.into());
                 }
                 if offer.order_id.is_some() {
@@ -929,7 +930,11 @@ impl OrderService {
         let mut stuck = false;
         for id in &due {
             match self.act(Caller::System, *id, OrderCommand::Tick).await {
-                Ok(order) if order.next_deadline(&self.inner.policy).is_some_and(|at| at <= now) => {
+                Ok(order)
+                    if order
+                        .next_deadline(&self.inner.policy)
+                        .is_some_and(|at| at <= now) =>
+                {
                     stuck = true;
                 }
                 Ok(_) => {}
@@ -1001,7 +1006,11 @@ impl OrderService {
                 continue;
             }
             match provider
-                .refund(&refund.intent_id, refund.amount, &format!("refund:{}", refund.id))
+                .refund(
+                    &refund.intent_id,
+                    refund.amount,
+                    &format!("refund:{}", refund.id),
+                )
                 .await
             {
                 Ok(sent) => {

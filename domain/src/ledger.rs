@@ -277,12 +277,7 @@ impl Transaction {
     }
 
     /// A seller's withdrawal of `amount` of their available earnings.
-    pub fn withdrawal(
-        id: WithdrawalId,
-        seller: UserId,
-        amount: i64,
-        at: DateTime<Utc>,
-    ) -> Self {
+    pub fn withdrawal(id: WithdrawalId, seller: UserId, amount: i64, at: DateTime<Utc>) -> Self {
         let mut transaction = Self::new(
             TransactionKind::Withdrawal,
             None,
@@ -424,6 +419,9 @@ mod tests {
             check_withdrawal(&balance, 1_001),
             Err(WithdrawalError::MoreThanAvailable { available: 1_000 })
         );
-        assert_eq!(check_withdrawal(&balance, 499), Err(WithdrawalError::TooSmall));
+        assert_eq!(
+            check_withdrawal(&balance, 499),
+            Err(WithdrawalError::TooSmall)
+        );
     }
 }

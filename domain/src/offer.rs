@@ -361,7 +361,12 @@ mod tests {
             .unwrap();
         assert_eq!(accepted.status, OfferStatus::Accepted);
         assert_eq!(
-            decide(&accepted, Some(accepted.seller_id), OfferCommand::Withdraw, now),
+            decide(
+                &accepted,
+                Some(accepted.seller_id),
+                OfferCommand::Withdraw,
+                now
+            ),
             Err(OfferError::NotPending("accepted"))
         );
     }
@@ -380,6 +385,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(expired.status, OfferStatus::Expired);
-        assert_eq!(decide(&expired, None, OfferCommand::Expire, later), Ok(None));
+        assert_eq!(
+            decide(&expired, None, OfferCommand::Expire, later),
+            Ok(None)
+        );
     }
 }

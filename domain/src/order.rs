@@ -287,24 +287,46 @@ pub enum Resolution {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OrderCommand {
     /// The provider collected the total (system).
-    PaymentSucceeded { amount: Money },
+    PaymentSucceeded {
+        amount: Money,
+    },
     /// A payment attempt failed (system); the order waits for another.
-    PaymentFailed { reason: String },
+    PaymentFailed {
+        reason: String,
+    },
     /// The buyer answers the seller's questions; the delivery clock starts.
-    SubmitRequirements { text: String },
-    Deliver { message: String, files: Vec<String> },
+    SubmitRequirements {
+        text: String,
+    },
+    Deliver {
+        message: String,
+        files: Vec<String>,
+    },
     /// The buyer accepts the delivery.
     Accept,
-    RequestRevision { reason: String },
-    RequestExtension { days: u32, reason: String },
+    RequestRevision {
+        reason: String,
+    },
+    RequestExtension {
+        days: u32,
+        reason: String,
+    },
     /// The buyer answers the seller's extension request.
-    AnswerExtension { approve: bool },
+    AnswerExtension {
+        approve: bool,
+    },
     /// Before payment, the buyer abandons the order at once. After it, a
     /// late order is cancelled at once when the buyer asks; otherwise the
     /// other side must agree, or an admin cancels.
-    Cancel { reason: String },
-    AnswerCancellation { accept: bool },
-    OpenDispute { reason: String },
+    Cancel {
+        reason: String,
+    },
+    AnswerCancellation {
+        accept: bool,
+    },
+    OpenDispute {
+        reason: String,
+    },
     Resolve(Resolution),
     /// The clock: expire an unpaid order, flag a late one, complete a
     /// quiet delivery, clear earnings.
@@ -650,8 +672,7 @@ pub fn decide(
                     match &current.cancellation {
                         Some(request) if request.by == side => {
                             return Err(OrderError::Refused(
-                                "your cancellation request is already waiting for an answer"
-                                    .into(),
+                                "your cancellation request is already waiting for an answer".into(),
                             ))
                         }
                         // Both sides asked: that is agreement.
@@ -768,12 +789,7 @@ pub fn decide(
                 }
                 OrderStatus::Completed => {
                     let owed = current.amounts.split(current.refunded_minor).seller_net;
-                    transactions.push(Transaction::clearance(
-                        order.id,
-                        order.seller_id,
-                        owed,
-                        now,
-                    ));
+                    transactions.push(Transaction::clearance(order.id, order.seller_id, owed, now));
                     order.cleared_at = Some(now);
                     OrderChange::Cleared
                 }

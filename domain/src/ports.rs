@@ -14,11 +14,11 @@ use crate::chat::{
 use crate::gig::{Gig, Taxonomy};
 use crate::ids::{ConversationId, GigId, OfferId, OrderId, SessionId, UserId};
 use crate::ledger::{Account, Balance, Transaction, Withdrawal, WithdrawalError};
-use crate::offer::Offer;
-use crate::order::{Order, OrderStatus, Side};
 use crate::live::{LiveEvent, StoredEvent};
 use crate::mail::AccountMail;
 use crate::money::Money;
+use crate::offer::Offer;
+use crate::order::{Order, OrderStatus, Side};
 use crate::payment::{
     NewIntent, PaymentError, PaymentEvent, PaymentIntent, ProviderRefund, RefundStatus,
 };
@@ -534,11 +534,7 @@ pub trait OrderStore: Send + Sync {
     /// Stores a decided change (see [`OrderWrite`]).
     async fn save_order(&self, write: &OrderWrite<'_>) -> Result<Vec<StoredEvent>, StoreError>;
     /// Orders whose deadline is at or before `now`, earliest first.
-    async fn due_orders(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OrderId>, StoreError>;
+    async fn due_orders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OrderId>, StoreError>;
     /// The earliest deadline of any order or pending offer.
     async fn next_deadline(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
@@ -595,9 +591,5 @@ pub trait OrderStore: Send + Sync {
         events: &[EventsFor],
     ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Pending offers past their expiry at `now`.
-    async fn due_offers(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OfferId>, StoreError>;
+    async fn due_offers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OfferId>, StoreError>;
 }

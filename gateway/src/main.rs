@@ -55,6 +55,15 @@ enum Command {
         /// `<user_id> <username> <access_token>` (the `loadgen` token file).
         #[arg(long, value_name = "FILE", requires = "load_users")]
         tokens_out: Option<PathBuf>,
+        /// Also make sure this many load-test sellers exist (`loadseller00001`,
+        /// ...; existing ones are reused), each with a seller profile and one
+        /// active gig. Needs --gigs-out.
+        #[arg(long, value_name = "K", requires = "gigs_out")]
+        load_gigs: Option<usize>,
+        /// Where --load-gigs writes one line per gig: `<gig_id> <seller_id>`
+        /// (the `loadgen checkout` gig file).
+        #[arg(long, value_name = "FILE", requires = "load_gigs")]
+        gigs_out: Option<PathBuf>,
         /// Lifetime of the access tokens --load-users writes, in seconds.
         #[arg(long, value_name = "SECS", default_value_t = 7200)]
         token_ttl_secs: u64,
@@ -101,11 +110,14 @@ async fn main() -> anyhow::Result<()> {
             bulk,
             load_users,
             tokens_out,
+            load_gigs,
+            gigs_out,
             token_ttl_secs,
         } => {
             anyhow::ensure!(
-                demo || bulk.is_some() || load_users.is_some(),
-                "say what to seed: --demo, --bulk N and/or --load-users N --tokens-out FILE"
+                demo || bulk.is_some() || load_users.is_some() || load_gigs.is_some(),
+                "say what to seed: --demo, --bulk N, --load-users N --tokens-out FILE \
+                 and/or --load-gigs K --gigs-out FILE"
             );
             let token_ttl = i64::try_from(token_ttl_secs)
                 .ok()
@@ -135,6 +147,19 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "{count} load-test accounts ({} new, {} reused) with new sessions in {:.1} s; \
                      tokens valid for {token_ttl_secs} s written to {}",
+                    made.created,
+                    made.reused,
+                    started.elapsed().as_secs_f64(),
+                    path.display()
+                );
+            }
+            if let (Some(count), Some(path)) = (load_gigs, gigs_out) {
+                let started = std::time::Instant::now();
+                let made = gateway::seed::load_gigs(&state, count).await?;
+                gateway::seed::write_load_gigs(&path, &made.gigs)?;
+                println!(
+                    "{count} load-test sellers with an active gig ({} new, {} reused) in {:.1} s; \
+                     gig ids written to {}",
                     made.created,
                     made.reused,
                     started.elapsed().as_secs_f64(),

@@ -2,7 +2,9 @@
 //! marketplace (sellers with profiles, gigs in every subcategory, buyers);
 //! `--bulk N` adds N generated gigs for benchmarks; `--load-users N` makes
 //! N verified accounts (`load00001`, ...) each with a fresh session and a
-//! long-lived access token, for the load generator. Everything goes through
+//! long-lived access token, for the load generator; `--load-gigs K` makes K
+//! sellers (`loadseller00001`, ...) with a profile and one active gig each,
+//! for `loadgen checkout`. Everything goes through
 //! the same paths as real users: accounts through the store, gigs through
 //! their shard actors, so the search index follows through the outbox.
 
@@ -272,19 +274,7 @@ pub async fn demo(state: &AppState) -> anyhow::Result<usize> {
                 let content = input
                     .validate(&taxonomy)
                     .map_err(|e| anyhow::anyhow!("demo gig: {e}"))?;
-                let id = GigId::new();
-                state
-                    .gig_actors
-                    .execute(
-                        id,
-                        GigCommand::Create {
-                            id,
-                            content,
-                            publish: true,
-                        },
-                        user.id,
-                        state.clock.now(),
-                    )
+                publish_gig(state, user.id, content)
                     .await
                     .context("creating a demo gig")?;
                 created += 1;
@@ -340,18 +330,7 @@ pub async fn bulk(state: &AppState, count: usize, seed: u64) -> anyhow::Result<u
         let username = format!("bulk_seller_{i}");
         let user = demo_account(state, &username, &format!("Bulk Seller {i}")).await?;
         if state.accounts.seller_profile(user.id).await?.is_none() {
-            let profile = SellerProfileInput {
-                full_name: format!("Bulk Seller {i}"),
-                one_liner: "Generated for benchmarks".into(),
-                description: "A generated seller.".into(),
-                languages: vec![LanguageInput {
-                    language: "English".into(),
-                    level: "native".into(),
-                }],
-                ..SellerProfileInput::default()
-            }
-            .validate()
-            .map_err(|e| anyhow::anyhow!("bulk seller profile: {e}"))?;
+            let profile = generated_profile(&format!("Bulk Seller {i}"), "benchmarks")?;
             state
                 .accounts
                 .create_seller_profile(user.id, &profile, state.clock.now())
@@ -451,39 +430,17 @@ pub async fn load_users(
         token_ttl > TimeDelta::zero(),
         "the token lifetime must be positive"
     );
-    let password =
-        Password::parse("password", LOAD_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let hash: Arc<str> = state
-        .hasher
-        .hash(&password)
-        .await
-        .context("hashing the load-test password")?
-        .into();
+    let hash = load_password_hash(state).await?;
     let tokens = Arc::new(state.tokens.with_ttl(token_ttl));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut made = Vec::with_capacity(count);
-    for n in 1..=count {
+    let (users, created) = seed_each(count, |n| {
         let (state, hash, tokens) = (state.clone(), hash.clone(), tokens.clone());
-        tasks.spawn(async move {
-            load_user(&state, n, &hash, &tokens)
-                .await
-                .map(|made| (n, made))
-        });
-        if tasks.len() >= LOAD_CONCURRENCY {
-            if let Some(result) = tasks.join_next().await {
-                made.push(result??);
-            }
-        }
-    }
-    while let Some(result) = tasks.join_next().await {
-        made.push(result??);
-    }
-    made.sort_by_key(|(n, _)| *n);
-    let created = made.iter().filter(|(_, (_, created))| *created).count();
+        async move { load_user(&state, n, &hash, &tokens).await }
+    })
+    .await?;
     Ok(LoadUsers {
-        reused: made.len() - created,
+        reused: users.len() - created,
         created,
-        users: made.into_iter().map(|(_, (user, _))| user).collect(),
+        users,
     })
 }
 
@@ -496,7 +453,55 @@ async fn load_user(
     tokens: &AccessTokens,
 ) -> anyhow::Result<(LoadUser, bool)> {
     let name = load_username(n);
-    let username = Username::parse(&name).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let (user, created) = load_account(state, &name, password_hash).await?;
+    let now = state.clock.now();
+    let refresh_token = adapters::token::generate();
+    let session = state
+        .sessions
+        .create_session(&NewSession {
+            id: SessionId::new(),
+            user_id: user.id,
+            refresh_token_hash: adapters::token::hash(&refresh_token),
+            created_at: now,
+            expires_at: now + state.refresh_ttl(),
+            user_agent: Some("marketplace seed --load-users".into()),
+            ip: None,
+        })
+        .await
+        .with_context(|| format!("opening a session for {name}"))?;
+    let access_token = tokens
+        .issue(user.id, session.id, now)
+        .with_context(|| format!("signing a token for {name}"))?;
+    Ok((
+        LoadUser {
+            id: user.id,
+            username: name,
+            access_token,
+        },
+        created,
+    ))
+}
+
+/// The hash of [`LOAD_PASSWORD`], computed once for every load-test account.
+async fn load_password_hash(state: &AppState) -> anyhow::Result<Arc<str>> {
+    let password =
+        Password::parse("password", LOAD_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(state
+        .hasher
+        .hash(&password)
+        .await
+        .context("hashing the load-test password")?
+        .into())
+}
+
+/// The load-test account `name` (verified, with the given password hash),
+/// found or created; true when it was created.
+async fn load_account(
+    state: &AppState,
+    name: &str,
+    password_hash: &str,
+) -> anyhow::Result<(User, bool)> {
+    let username = Username::parse(name).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let (user, created) = match state.accounts.user_by_username(&username).await? {
         Some(user) => (user, false),
         None => {
@@ -529,32 +534,7 @@ async fn load_user(
         user.can_sign_in(),
         "{name} exists but cannot sign in (suspended or deleted)"
     );
-    let now = state.clock.now();
-    let refresh_token = adapters::token::generate();
-    let session = state
-        .sessions
-        .create_session(&NewSession {
-            id: SessionId::new(),
-            user_id: user.id,
-            refresh_token_hash: adapters::token::hash(&refresh_token),
-            created_at: now,
-            expires_at: now + state.refresh_ttl(),
-            user_agent: Some("marketplace seed --load-users".into()),
-            ip: None,
-        })
-        .await
-        .with_context(|| format!("opening a session for {name}"))?;
-    let access_token = tokens
-        .issue(user.id, session.id, now)
-        .with_context(|| format!("signing a token for {name}"))?;
-    Ok((
-        LoadUser {
-            id: user.id,
-            username: name,
-            access_token,
-        },
-        created,
-    ))
+    Ok((user, created))
 }
 
 /// Writes one line per account, `<user_id> <username> <access_token>`,
@@ -576,4 +556,186 @@ pub fn write_load_tokens(path: &Path, users: &[LoadUser]) -> anyhow::Result<()> 
     out.flush()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The username of the `n`th load-test seller (from 1): `loadseller00001`.
+pub fn load_seller_username(n: usize) -> String {
+    format!("loadseller{n:05}")
+}
+
+/// A load-test seller's active gig.
+#[derive(Clone, Debug)]
+pub struct LoadGig {
+    pub id: GigId,
+    pub seller_id: UserId,
+}
+
+/// What [`load_gigs`] made.
+#[derive(Debug)]
+pub struct LoadGigs {
+    /// In seller order.
+    pub gigs: Vec<LoadGig>,
+    /// Gigs created (the others were the seller's existing active gig).
+    pub created: usize,
+    pub reused: usize,
+}
+
+/// Makes sure the sellers `loadseller00001` .. `loadsellerK` exist
+/// (verified, password [`LOAD_PASSWORD`], with a seller profile) and that
+/// each has an active gig with the three packages, reusing what exists.
+/// Gigs go through their shard actors, as a seller's would.
+pub async fn load_gigs(state: &AppState, count: usize) -> anyhow::Result<LoadGigs> {
+    anyhow::ensure!(count > 0, "--load-gigs needs at least one gig");
+    anyhow::ensure!(
+        !state.taxonomy.categories.is_empty(),
+        "the category taxonomy is empty"
+    );
+    let hash = load_password_hash(state).await?;
+    let (gigs, created) = seed_each(count, |n| {
+        let (state, hash) = (state.clone(), hash.clone());
+        async move { load_gig(&state, n, &hash).await }
+    })
+    .await?;
+    state.gig_actors.flush_index().await?;
+    Ok(LoadGigs {
+        reused: gigs.len() - created,
+        created,
+        gigs,
+    })
+}
+
+/// Runs `make(1..=count)`, [`LOAD_CONCURRENCY`] at a time; the results in
+/// order, and how many of them were created (the others found).
+async fn seed_each<T, F, Fut>(count: usize, make: F) -> anyhow::Result<(Vec<T>, usize)>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(T, bool)>> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut made = Vec::with_capacity(count);
+    for n in 1..=count {
+        let task = make(n);
+        tasks.spawn(async move { task.await.map(|made| (n, made)) });
+        if tasks.len() >= LOAD_CONCURRENCY {
+            if let Some(result) = tasks.join_next().await {
+                made.push(result??);
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        made.push(result??);
+    }
+    made.sort_by_key(|(n, _)| *n);
+    let created = made.iter().filter(|(_, (_, created))| *created).count();
+    Ok((
+        made.into_iter().map(|(_, (item, _))| item).collect(),
+        created,
+    ))
+}
+
+/// The `n`th load-test seller (found or created, with a profile) and its
+/// active gig; true when the gig was created.
+async fn load_gig(
+    state: &AppState,
+    n: usize,
+    password_hash: &str,
+) -> anyhow::Result<(LoadGig, bool)> {
+    let name = load_seller_username(n);
+    let (user, _) = load_account(state, &name, password_hash).await?;
+    if state.accounts.seller_profile(user.id).await?.is_none() {
+        let profile = generated_profile(&format!("Load Seller {n}"), "load tests")?;
+        match state
+            .accounts
+            .create_seller_profile(user.id, &profile, state.clock.now())
+            .await
+        {
+            // Made meanwhile by another seed run.
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("profile of {name}"))),
+        }
+    }
+    if let Some(gig) = state.gigs.gigs_by_seller(user.id, true).await?.first() {
+        return Ok((
+            LoadGig {
+                id: gig.id,
+                seller_id: user.id,
+            },
+            false,
+        ));
+    }
+    let taxonomy = &state.taxonomy;
+    let category = n % taxonomy.categories.len();
+    let content = demo_gig(taxonomy, category, 0, n, &["load test"])
+        .with_context(|| format!("category {category} has no subcategory"))?
+        .validate(taxonomy)
+        .map_err(|e| anyhow::anyhow!("load gig: {e}"))?;
+    let id = publish_gig(state, user.id, content)
+        .await
+        .with_context(|| format!("creating the gig of {name}"))?;
+    Ok((
+        LoadGig {
+            id,
+            seller_id: user.id,
+        },
+        true,
+    ))
+}
+
+/// Writes one line per gig, `<gig_id> <seller_id>` (the `loadgen checkout`
+/// gig file).
+pub fn write_load_gigs(path: &Path, gigs: &[LoadGig]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for gig in gigs {
+        writeln!(out, "{} {}", gig.id, gig.seller_id)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Creates and publishes a gig of `seller` through the gig actors.
+async fn publish_gig(
+    state: &AppState,
+    seller: UserId,
+    content: domain::gig::GigContent,
+) -> anyhow::Result<GigId> {
+    let id = GigId::new();
+    state
+        .gig_actors
+        .execute(
+            id,
+            GigCommand::Create {
+                id,
+                content,
+                publish: true,
+            },
+            seller,
+            state.clock.now(),
+        )
+        .await?;
+    Ok(id)
+}
+
+/// A generated seller's profile.
+fn generated_profile(
+    full_name: &str,
+    purpose: &str,
+) -> anyhow::Result<domain::seller::SellerProfile> {
+    SellerProfileInput {
+        full_name: full_name.into(),
+        one_liner: format!("Generated for {purpose}"),
+        description: "A generated seller.".into(),
+        languages: vec![LanguageInput {
+            language: "English".into(),
+            level: "native".into(),
+        }],
+        ..SellerProfileInput::default()
+    }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("generated seller profile: {e}"))
 }

@@ -8,11 +8,11 @@ use actors::chat::{ChatConfig, ChatService};
 use actors::gigs::{GigActors, GigActorsConfig};
 use actors::live::LiveEvents;
 use actors::orders::{OrderService, OrdersConfig, OrdersDeps};
-use adapters::payments::{DevPayments, StripeConfig, StripePayments};
 use adapters::clock::SystemClock;
 use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
 use adapters::media::{ImageLimits, LocalMediaStore, S3MediaStore, S3Settings};
 use adapters::password::{Argon2Cost, PasswordHasher};
+use adapters::payments::{DevPayments, StripeConfig, StripePayments};
 use adapters::ratelimit::{InMemoryLimiter, LimitPolicy};
 use adapters::sql::SqlStore;
 use anyhow::Context as _;
@@ -478,9 +478,9 @@ fn payments(settings: &Settings) -> anyhow::Result<Payments> {
         PaymentProviderKind::Stripe => {
             let api_base = match config.stripe_api_base.trim() {
                 "" => None,
-                base => Some(
-                    url::Url::parse(base).context("payments.stripe_api_base is not a URL")?,
-                ),
+                base => {
+                    Some(url::Url::parse(base).context("payments.stripe_api_base is not a URL")?)
+                }
             };
             tracing::info!(local = api_base.is_some(), "payments: Stripe");
             Payments::Stripe(Arc::new(

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
 use crate::idle::print_failures;
-use crate::report::{latency_histogram, ms, percentiles, StatusLine, Tally};
+use crate::report::{latency_histogram, percentiles, StatusLine, Tally};
 use crate::session::{self, Failure, Hello, Target, Ws};
 use crate::system::{self, mib};
 use crate::{fleet, tokens, Common};
@@ -358,11 +358,7 @@ impl Totals {
     }
 
     fn status(&self, stage: &str, elapsed: Duration) -> String {
-        let p99 = if self.second.is_empty() {
-            "-".to_string()
-        } else {
-            format!("{} ms", ms(self.second.value_at_quantile(0.99)))
-        };
+        let p99 = crate::report::last_second_p99(&self.second);
         format!(
             "{:>4} s {stage:<9} sent {}  acked {}  delivered {}  errors {}  delivery p99 (last second) {p99}",
             elapsed.as_secs(),
@@ -683,7 +679,7 @@ impl Run {
 }
 
 /// This run's prefix of client ids: the wall clock in milliseconds, base 36.
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let mut millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());

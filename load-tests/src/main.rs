@@ -1,6 +1,7 @@
 //! `loadgen`: drives the marketplace's live protocol (`/ws`, version 1, see
 //! `docs/protocol.md`) with many sessions and reports what the server
-//! costs and how fast it delivers.
+//! costs and how fast it delivers; and its checkout (`POST
+//! /api/v1/checkout`) with many HTTP clients, for checkouts per second.
 //!
 //! Layout:
 //! - `tokens`: the token file `marketplace seed --load-users` writes.
@@ -9,9 +10,11 @@
 //! - `fleet`: opening thousands of sessions with bounded concurrency.
 //! - `idle`: `loadgen idle`, memory per idle session.
 //! - `chat`: `loadgen chat`, message delivery and acknowledgement latency.
+//! - `checkout`: `loadgen checkout`, paid checkouts per second and latency.
 //! - `report`: the status line, failure counts, percentiles.
 
 mod chat;
+mod checkout;
 mod fleet;
 mod idle;
 mod report;
@@ -24,10 +27,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Load generator for the marketplace's live protocol (`/ws`).
+/// Load generator for the marketplace's live protocol (`/ws`) and checkout.
 ///
 /// Tokens come from `marketplace seed --load-users N --tokens-out FILE`;
-/// every session uses its own line of FILE.
+/// every session uses its own line of FILE. Gigs to buy come from
+/// `marketplace seed --load-gigs K --gigs-out FILE`.
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version)]
 struct Cli {
@@ -43,6 +47,9 @@ enum Command {
     /// Pairs of sessions chatting at a fixed rate: delivery and
     /// acknowledgement latency percentiles.
     Chat(chat::ChatArgs),
+    /// Concurrent HTTP clients placing and paying orders for gig packages:
+    /// checkouts per second and latency percentiles.
+    Checkout(checkout::CheckoutArgs),
 }
 
 /// Options of every subcommand.
@@ -79,6 +86,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Idle(args) => idle::run(args).await,
         Command::Chat(args) => chat::run(args).await,
+        Command::Checkout(args) => checkout::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,5 +131,21 @@ mod tests {
             (30, 5, 100)
         );
         assert!(Cli::try_parse_from(["loadgen", "idle", "--tokens", "t.txt"]).is_err());
+        let cli = Cli::try_parse_from([
+            "loadgen", "checkout", "--tokens", "t.txt", "--gigs", "g.txt",
+        ])
+        .unwrap();
+        let Command::Checkout(args) = cli.command else {
+            panic!("not checkout")
+        };
+        assert_eq!(
+            (args.clients, args.duration_secs, args.warmup_secs),
+            (16, 20, 2)
+        );
+        assert_eq!(args.url, "http://127.0.0.1:8080");
+        assert_eq!(
+            (args.package.as_str(), args.payment_method.as_str()),
+            ("basic", "4242424242424242")
+        );
     }
 }

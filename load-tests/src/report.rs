@@ -80,6 +80,15 @@ pub fn latency_histogram() -> anyhow::Result<Histogram<u64>> {
         .map_err(|e| anyhow::anyhow!("creating a latency histogram: {e:?}"))
 }
 
+/// The 99th percentile of the last second's latencies, or `-` if none.
+pub fn last_second_p99(second: &hdrhistogram::Histogram<u64>) -> String {
+    if second.is_empty() {
+        "-".to_string()
+    } else {
+        format!("{} ms", ms(second.value_at_quantile(0.99)))
+    }
+}
+
 /// `12.345` ms.
 pub fn ms(micros: u64) -> String {
     format!("{:.3}", micros as f64 / 1000.0)

@@ -32,6 +32,21 @@ pub fn read(path: &Path, needed: usize) -> anyhow::Result<Vec<Account>> {
     Ok(accounts)
 }
 
+/// Reads every account of the file; fails when it has none.
+pub fn read_all(path: &Path) -> anyhow::Result<Vec<Account>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    let accounts =
+        parse(&text).with_context(|| format!("reading the token file {}", path.display()))?;
+    anyhow::ensure!(
+        !accounts.is_empty(),
+        "{} has no tokens; make some with `marketplace seed --load-users N --tokens-out {}`",
+        path.display(),
+        path.display()
+    );
+    Ok(accounts)
+}
+
 /// Parses the lines; blank lines and `#` comments are skipped.
 pub fn parse(text: &str) -> anyhow::Result<Vec<Account>> {
     let mut accounts = Vec::new();
@@ -67,7 +82,7 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Account>> {
     Ok(accounts)
 }
 
-fn is_uuid(s: &str) -> bool {
+pub fn is_uuid(s: &str) -> bool {
     s.len() == 36
         && s.char_indices().all(|(i, c)| match i {
             8 | 13 | 18 | 23 => c == '-',

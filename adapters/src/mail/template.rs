@@ -57,7 +57,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "password_changed.html",
         include_str!("templates/password_changed.html"),
     ),
-    ("notice.subject.txt", include_str!("templates/notice.subject.txt")),
+    (
+        "notice.subject.txt",
+        include_str!("templates/notice.subject.txt"),
+    ),
     ("notice.txt", include_str!("templates/notice.txt")),
     ("notice.html", include_str!("templates/notice.html")),
 ];

@@ -201,7 +201,10 @@ async fn record_transactions(
     // Every seller account a posting named gets a row, even when its moves
     // net to zero here. The platform-wide accounts get none: every payment
     // touches them, and a row each would serialise all payments.
-    for (account, amount) in moves.iter().filter(|(account, _)| account.starts_with("seller_")) {
+    for (account, amount) in moves
+        .iter()
+        .filter(|(account, _)| account.starts_with("seller_"))
+    {
         on_conn!(write.reborrow(), conn => {
             sqlx::query(ADD_TO_BALANCE)
                 .bind(account)

@@ -412,12 +412,9 @@ impl From<OrderFailure> for ApiError {
             },
             OrderFailure::Invalid(errors) => errors.into(),
             OrderFailure::Payment(error) => match error {
-                domain::payment::PaymentError::Declined(why) => FieldError::new(
-                    "payment_method",
-                    "declined",
-                    why,
-                )
-                .into(),
+                domain::payment::PaymentError::Declined(why) => {
+                    FieldError::new("payment_method", "declined", why).into()
+                }
                 domain::payment::PaymentError::Invalid(why) => {
                     FieldError::new("payment_method", "invalid", why).into()
                 }
@@ -541,9 +538,10 @@ pub async fn list(
     };
     let status = match params.status.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(OrderStatus::parse(raw).ok_or_else(|| {
-            FieldError::new("status", "invalid", "not an order status")
-        })?),
+        Some(raw) => Some(
+            OrderStatus::parse(raw)
+                .ok_or_else(|| FieldError::new("status", "invalid", "not an order status"))?,
+        ),
     };
     let limit = match params.limit {
         None => 20,
@@ -552,7 +550,13 @@ pub async fn list(
     };
     let page = state
         .orders
-        .list(user, side, status, params.before.map(OrderId::from_uuid), limit)
+        .list(
+            user,
+            side,
+            status,
+            params.before.map(OrderId::from_uuid),
+            limit,
+        )
         .await?;
     Ok(OrderPageView {
         items: page.orders.iter().map(order_view).collect(),
@@ -564,22 +568,35 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionRequest {
-    SubmitRequirements { text: String },
+    SubmitRequirements {
+        text: String,
+    },
     Deliver {
         message: String,
         #[serde(default)]
         files: Vec<String>,
     },
     Accept,
-    RequestRevision { reason: String },
-    RequestExtension { days: u32, reason: String },
-    AnswerExtension { approve: bool },
+    RequestRevision {
+        reason: String,
+    },
+    RequestExtension {
+        days: u32,
+        reason: String,
+    },
+    AnswerExtension {
+        approve: bool,
+    },
     Cancel {
         #[serde(default)]
         reason: String,
     },
-    AnswerCancellation { accept: bool },
-    OpenDispute { reason: String },
+    AnswerCancellation {
+        accept: bool,
+    },
+    OpenDispute {
+        reason: String,
+    },
     Resolve {
         /// `complete` or `refund`.
         outcome: String,
@@ -591,9 +608,7 @@ pub enum ActionRequest {
 impl ActionRequest {
     fn command(self) -> ApiResult<OrderCommand> {
         Ok(match self {
-            ActionRequest::SubmitRequirements { text } => {
-                OrderCommand::SubmitRequirements { text }
-            }
+            ActionRequest::SubmitRequirements { text } => OrderCommand::SubmitRequirements { text },
             ActionRequest::Deliver { message, files } => OrderCommand::Deliver { message, files },
             ActionRequest::Accept => OrderCommand::Accept,
             ActionRequest::RequestRevision { reason } => OrderCommand::RequestRevision { reason },
@@ -672,11 +687,13 @@ async fn check_files(state: &AppState, id: OrderId, files: &[String]) -> ApiResu
 }
 
 pub fn parse_order_id(raw: &str) -> ApiResult<OrderId> {
-    raw.parse().map_err(|_| ApiError::not_found("no such order"))
+    raw.parse()
+        .map_err(|_| ApiError::not_found("no such order"))
 }
 
 pub fn parse_offer_id(raw: &str) -> ApiResult<OfferId> {
-    raw.parse().map_err(|_| ApiError::not_found("no such offer"))
+    raw.parse()
+        .map_err(|_| ApiError::not_found("no such offer"))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -818,7 +835,9 @@ async fn upload_file(
     let bytes = upload_body(body)?;
     let order = state.orders.order(auth.user.id, false, id).await?;
     if order.seller_id != auth.user.id {
-        return Err(ApiError::forbidden("only the seller uploads files to an order"));
+        return Err(ApiError::forbidden(
+            "only the seller uploads files to an order",
+        ));
     }
     if order.status.is_final() {
         return Err(ApiError::new(ErrorCode::Conflict, "the order is over"));
@@ -1196,7 +1215,9 @@ async fn get_offer(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OfferView>> {
     let id = parse_offer_id(&id)?;
-    Ok(Json(offer_view(&state.orders.offer(auth.user.id, id).await?)))
+    Ok(Json(offer_view(
+        &state.orders.offer(auth.user.id, id).await?,
+    )))
 }
 
 /// The buyer accepts the offer; then checks it out with `POST /checkout`.
@@ -1249,7 +1270,9 @@ async fn withdraw_offer(
     security(("bearer" = [])),
     responses((status = 200, body = BalanceView), (status = 401, body = ErrorBody)))]
 async fn earnings(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<BalanceView>> {
-    Ok(Json(balance_view(&state.orders.balance(auth.user.id).await?)))
+    Ok(Json(balance_view(
+        &state.orders.balance(auth.user.id).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -94,10 +94,7 @@ async fn authenticate(
         .authenticate(&intent_id, request.approve)
         .await
         .map_err(actors::order::OrderFailure::from)?;
-    let order = state
-        .orders
-        .order(auth.user.id, false, order.id)
-        .await?;
+    let order = state.orders.order(auth.user.id, false, order.id).await?;
     Ok(Json(CheckoutView {
         order: order_view(&order),
         payment: Some(crate::routes::orders::payment_view(&intent)),

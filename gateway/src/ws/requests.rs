@@ -138,7 +138,10 @@ async fn carry_out(state: &AppState, user: UserId, kind: &str, data: Value) -> A
         }
         "checkout" => {
             let Value::Object(mut fields) = data else {
-                return Err(ApiError::new(ErrorCode::BadRequest, "data must be an object"));
+                return Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    "data must be an object",
+                ));
             };
             let key = match fields.remove("idempotency_key") {
                 Some(Value::String(key)) => key,
@@ -161,7 +164,9 @@ async fn carry_out(state: &AppState, user: UserId, kind: &str, data: Value) -> A
         }
         "order.get" => {
             let (id, _): (_, Empty) = in_order(kind, data)?;
-            json(&orders::order_view(&state.orders.order(user, false, id).await?))
+            json(&orders::order_view(
+                &state.orders.order(user, false, id).await?,
+            ))
         }
         "order.list" => {
             let params: OrderListParams = frames::data(kind, data)?;
@@ -208,7 +213,12 @@ struct Empty {}
 
 /// Splits `conversation_id` off a request's data and reads the rest as `T`.
 fn in_conversation<T: DeserializeOwned>(kind: &str, data: Value) -> ApiResult<(ConversationId, T)> {
-    split_id(kind, data, "conversation_id", conversations::parse_conversation_id)
+    split_id(
+        kind,
+        data,
+        "conversation_id",
+        conversations::parse_conversation_id,
+    )
 }
 
 /// Splits `order_id` off a request's data and reads the rest as `T`.

@@ -43,35 +43,35 @@ backend_tests!(
 );
 
 /// Test cards of the development provider.
-const CARD_OK: &str = "4242424242424242";
-const CARD_DECLINED: &str = "4000000000000002";
+pub(crate) const CARD_OK: &str = "4242424242424242";
+pub(crate) const CARD_DECLINED: &str = "4000000000000002";
 const CARD_EXTRA_STEP: &str = "4000002500003155";
-const DECLINED: &str = "Your card was declined.";
+pub(crate) const DECLINED: &str = "Your card was declined.";
 
 /// The gig every seller here offers: `gig_body`'s basic package, 25.00 in
 /// three days with two revisions. The buyer pays 5.5% on top (137.5 cents,
 /// rounded half up); the seller keeps 80% of the price.
 const GIG_PRICE: i64 = 2_500;
 const GIG_FEE: i64 = 138;
-const GIG_TOTAL: i64 = 2_638;
-const GIG_SELLER_NET: i64 = 2_000;
-const GIG_PLATFORM: i64 = 638;
+pub(crate) const GIG_TOTAL: i64 = 2_638;
+pub(crate) const GIG_SELLER_NET: i64 = 2_000;
+pub(crate) const GIG_PLATFORM: i64 = 638;
 
 // ------------------------------------------------------------------ parties
 
 /// An account and a current access token.
-struct Party {
-    user: TestUser,
-    token: String,
+pub(crate) struct Party {
+    pub(crate) user: TestUser,
+    pub(crate) token: String,
 }
 
 impl Party {
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.user.id.to_string()
     }
 
     /// A new access token (after the clock moved past the old one's expiry).
-    async fn sign_in_again(&mut self, app: &TestApp) {
+    pub(crate) async fn sign_in_again(&mut self, app: &TestApp) {
         self.token = app
             .login_ok(&self.user.username, &self.user.password)
             .await
@@ -79,7 +79,7 @@ impl Party {
     }
 }
 
-async fn new_buyer(app: &TestApp, name: &str) -> Party {
+pub(crate) async fn new_buyer(app: &TestApp, name: &str) -> Party {
     let (user, tokens) = app.signed_up(name).await;
     Party {
         user,
@@ -88,7 +88,7 @@ async fn new_buyer(app: &TestApp, name: &str) -> Party {
 }
 
 /// A seller with one active gig (see [`GIG_PRICE`]); the gig's id.
-async fn seller_with_gig(app: &TestApp, name: &str) -> (Party, String) {
+pub(crate) async fn seller_with_gig(app: &TestApp, name: &str) -> (Party, String) {
     let (user, tokens) = app.seller(name).await;
     let gig = app
         .create_gig_ok(
@@ -108,7 +108,7 @@ async fn seller_with_gig(app: &TestApp, name: &str) -> (Party, String) {
 }
 
 /// An admin made as the operator makes one (`marketplace create-admin`).
-async fn admin(app: &TestApp, name: &str) -> Party {
+pub(crate) async fn admin(app: &TestApp, name: &str) -> Party {
     let email = format!("{name}@example.com");
     let user = app
         .state
@@ -135,18 +135,18 @@ async fn admin(app: &TestApp, name: &str) -> Party {
 
 // ------------------------------------------------------------------ calls
 
-fn id_of(value: &Value) -> String {
+pub(crate) fn id_of(value: &Value) -> String {
     value["id"]
         .as_str()
         .unwrap_or_else(|| panic!("no id in {value}"))
         .to_string()
 }
 
-fn new_key() -> String {
+pub(crate) fn new_key() -> String {
     Uuid::new_v4().to_string()
 }
 
-fn at(value: &Value) -> DateTime<Utc> {
+pub(crate) fn at(value: &Value) -> DateTime<Utc> {
     let raw = value
         .as_str()
         .unwrap_or_else(|| panic!("not a timestamp: {value}"));
@@ -156,7 +156,7 @@ fn at(value: &Value) -> DateTime<Utc> {
 }
 
 /// `POST /checkout` with an `Idempotency-Key` header if `key` is given.
-async fn checkout(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> Reply {
+pub(crate) async fn checkout(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> Reply {
     let mut request = app
         .request(Method::POST, "/api/v1/checkout")
         .bearer_auth(token)
@@ -169,7 +169,12 @@ async fn checkout(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -
 
 /// Buys the gig's basic package, paying with `payment_method` if given;
 /// the checkout view.
-async fn buy(app: &TestApp, buyer: &Party, gig_id: &str, payment_method: Option<&str>) -> Value {
+pub(crate) async fn buy(
+    app: &TestApp,
+    buyer: &Party,
+    gig_id: &str,
+    payment_method: Option<&str>,
+) -> Value {
     let mut body = json!({ "gig_id": gig_id, "package": "basic" });
     if let Some(method) = payment_method {
         body["payment_method"] = json!(method);
@@ -180,7 +185,7 @@ async fn buy(app: &TestApp, buyer: &Party, gig_id: &str, payment_method: Option<
 }
 
 /// A paid order for the gig: its id.
-async fn paid_order(app: &TestApp, buyer: &Party, gig_id: &str) -> String {
+pub(crate) async fn paid_order(app: &TestApp, buyer: &Party, gig_id: &str) -> String {
     let placed = buy(app, buyer, gig_id, Some(CARD_OK)).await;
     assert_eq!(
         placed["order"]["status"], "awaiting_requirements",
@@ -190,7 +195,7 @@ async fn paid_order(app: &TestApp, buyer: &Party, gig_id: &str) -> String {
 }
 
 /// A paid order whose requirements are in: its id.
-async fn started_order(app: &TestApp, buyer: &Party, gig_id: &str) -> String {
+pub(crate) async fn started_order(app: &TestApp, buyer: &Party, gig_id: &str) -> String {
     let id = paid_order(app, buyer, gig_id).await;
     let order = act(
         app,
@@ -206,7 +211,12 @@ async fn started_order(app: &TestApp, buyer: &Party, gig_id: &str) -> String {
 }
 
 /// A started order the seller delivered: its id.
-async fn delivered_order(app: &TestApp, buyer: &Party, seller: &Party, gig_id: &str) -> String {
+pub(crate) async fn delivered_order(
+    app: &TestApp,
+    buyer: &Party,
+    seller: &Party,
+    gig_id: &str,
+) -> String {
     let id = started_order(app, buyer, gig_id).await;
     let order = act(
         app,
@@ -222,19 +232,19 @@ async fn delivered_order(app: &TestApp, buyer: &Party, seller: &Party, gig_id: &
 }
 
 /// `POST /orders/{id}/{action}` with `body`.
-async fn act(app: &TestApp, token: &str, id: &str, action: &str, body: Value) -> Reply {
+pub(crate) async fn act(app: &TestApp, token: &str, id: &str, action: &str, body: Value) -> Reply {
     app.post_json_as(token, &format!("/api/v1/orders/{id}/{action}"), &body)
         .await
 }
 
-async fn order(app: &TestApp, token: &str, id: &str) -> Value {
+pub(crate) async fn order(app: &TestApp, token: &str, id: &str) -> Value {
     app.get_json_as(token, &format!("/api/v1/orders/{id}"))
         .await
         .expect(200)
 }
 
 /// Polls the order (bounded) until `done` holds; returns it.
-async fn wait_for_order(
+pub(crate) async fn wait_for_order(
     app: &TestApp,
     token: &str,
     id: &str,
@@ -252,13 +262,17 @@ async fn wait_for_order(
     .await
 }
 
-fn postings(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+pub(crate) fn postings(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
     pairs.iter().map(|(a, n)| (a.to_string(), *n)).collect()
 }
 
 /// The order's ledger: each transaction's kind and postings, each checked
 /// to balance.
-async fn ledger(app: &TestApp, token: &str, id: &str) -> Vec<(String, BTreeMap<String, i64>)> {
+pub(crate) async fn ledger(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+) -> Vec<(String, BTreeMap<String, i64>)> {
     let body = app
         .get_json_as(token, &format!("/api/v1/orders/{id}/ledger"))
         .await
@@ -289,19 +303,19 @@ async fn ledger(app: &TestApp, token: &str, id: &str) -> Vec<(String, BTreeMap<S
         .collect()
 }
 
-fn kinds(ledger: &[(String, BTreeMap<String, i64>)]) -> Vec<&str> {
+pub(crate) fn kinds(ledger: &[(String, BTreeMap<String, i64>)]) -> Vec<&str> {
     ledger.iter().map(|(kind, _)| kind.as_str()).collect()
 }
 
-fn payment(total: i64) -> BTreeMap<String, i64> {
+pub(crate) fn payment(total: i64) -> BTreeMap<String, i64> {
     postings(&[("provider", total), ("escrow", -total)])
 }
 
-fn refund(amount: i64) -> BTreeMap<String, i64> {
+pub(crate) fn refund(amount: i64) -> BTreeMap<String, i64> {
     postings(&[("escrow", amount), ("provider", -amount)])
 }
 
-fn settlement(seller: &Party, seller_net: i64, platform: i64) -> BTreeMap<String, i64> {
+pub(crate) fn settlement(seller: &Party, seller_net: i64, platform: i64) -> BTreeMap<String, i64> {
     postings(&[
         ("escrow", seller_net + platform),
         ("platform_revenue", -platform),
@@ -310,7 +324,7 @@ fn settlement(seller: &Party, seller_net: i64, platform: i64) -> BTreeMap<String
 }
 
 /// Every account's balance, checked to sum to zero; zero balances left out.
-async fn account_balances(app: &TestApp) -> BTreeMap<String, i64> {
+pub(crate) async fn account_balances(app: &TestApp) -> BTreeMap<String, i64> {
     let balances = app.state.orders.store().account_balances().await.unwrap();
     assert_eq!(
         balances.iter().map(|(_, n)| n).sum::<i64>(),
@@ -326,7 +340,11 @@ async fn account_balances(app: &TestApp) -> BTreeMap<String, i64> {
 
 /// Polls the store (bounded) until the order has exactly refunds of
 /// `amounts`, each accepted by the provider.
-async fn refunds_succeeded(app: &TestApp, id: &str, amounts: &[i64]) -> Vec<RefundRecord> {
+pub(crate) async fn refunds_succeeded(
+    app: &TestApp,
+    id: &str,
+    amounts: &[i64],
+) -> Vec<RefundRecord> {
     let order_id: OrderId = id.parse().unwrap();
     eventually(&format!("refunds {amounts:?} of {id} sent"), || async {
         let refunds = app
@@ -354,12 +372,12 @@ async fn refunds_succeeded(app: &TestApp, id: &str, amounts: &[i64]) -> Vec<Refu
 }
 
 /// Moves the manual clock and has the order clock look at once.
-fn advance(app: &TestApp, by: TimeDelta) {
+pub(crate) fn advance(app: &TestApp, by: TimeDelta) {
     app.clock.advance(by);
     app.state.orders.wake_clock();
 }
 
-async fn earnings(app: &TestApp, seller: &Party) -> (i64, i64, i64) {
+pub(crate) async fn earnings(app: &TestApp, seller: &Party) -> (i64, i64, i64) {
     let body = app
         .get_json_as(&seller.token, "/api/v1/me/earnings")
         .await
@@ -372,7 +390,7 @@ async fn earnings(app: &TestApp, seller: &Party) -> (i64, i64, i64) {
 }
 
 /// A conversation the buyer opened with the seller: its id.
-async fn conversation(app: &TestApp, buyer: &Party, seller: &Party) -> String {
+pub(crate) async fn conversation(app: &TestApp, buyer: &Party, seller: &Party) -> String {
     let opened = app
         .post_json_as(
             &buyer.token,
@@ -384,7 +402,7 @@ async fn conversation(app: &TestApp, buyer: &Party, seller: &Party) -> String {
     id_of(&opened["conversation"])
 }
 
-fn offer_body(price_minor: i64) -> Value {
+pub(crate) fn offer_body(price_minor: i64) -> Value {
     json!({
         "title": "A logo with three concepts",
         "description": "Three concepts, then the one you like refined.",
@@ -394,7 +412,12 @@ fn offer_body(price_minor: i64) -> Value {
     })
 }
 
-async fn send_offer(app: &TestApp, seller: &Party, conversation: &str, body: &Value) -> Reply {
+pub(crate) async fn send_offer(
+    app: &TestApp,
+    seller: &Party,
+    conversation: &str,
+    body: &Value,
+) -> Reply {
     app.post_json_as(
         &seller.token,
         &format!("/api/v1/conversations/{conversation}/offers"),
@@ -697,19 +720,19 @@ async fn lifecycle_over_rest(app: TestApp) {
 // --------------------------------------------- 2. the lifecycle, live
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Side {
+pub(crate) enum Side {
     Buyer,
     Seller,
 }
 
 /// The two parties' sockets.
-struct Live {
-    buyer: Socket,
-    seller: Socket,
+pub(crate) struct Live {
+    pub(crate) buyer: Socket,
+    pub(crate) seller: Socket,
 }
 
 impl Live {
-    fn of(&mut self, side: Side) -> &mut Socket {
+    pub(crate) fn of(&mut self, side: Side) -> &mut Socket {
         match side {
             Side::Buyer => &mut self.buyer,
             Side::Seller => &mut self.seller,
@@ -718,7 +741,7 @@ impl Live {
 
     /// The next `order.updated` on both sides is `change` of the order;
     /// the order as the buyer's event shows it.
-    async fn changed(&mut self, id: &str, change: &str) -> Value {
+    pub(crate) async fn changed(&mut self, id: &str, change: &str) -> Value {
         let mut seen = Vec::new();
         for side in [Side::Seller, Side::Buyer] {
             let event = self.of(side).event("order.updated").await;
@@ -732,7 +755,12 @@ impl Live {
     }
 
     /// The next notification of each side in `to` is `kind` about the order.
-    async fn notified(&mut self, to: &[Side], kind: &str, order_id: Option<&str>) -> Vec<Value> {
+    pub(crate) async fn notified(
+        &mut self,
+        to: &[Side],
+        kind: &str,
+        order_id: Option<&str>,
+    ) -> Vec<Value> {
         let mut notices = Vec::new();
         for side in to {
             let event = self.of(*side).event("notification").await;
