@@ -664,14 +664,21 @@ fn file_prefix(id: OrderId) -> String {
     format!("orders/{id}/")
 }
 
+/// Whether `name` can be the name of an order's file: uploads are named
+/// with lowercase hex, and media keys allow no capitals.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
 /// A delivery only names files uploaded to its own order.
 async fn check_files(state: &AppState, id: OrderId, files: &[String]) -> ApiResult<()> {
     let prefix = file_prefix(id);
     for (i, key) in files.iter().enumerate() {
         let uploaded = match key.strip_prefix(&prefix) {
-            Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) => {
-                state.media.fetch(key).await?.is_some()
-            }
+            Some(name) if is_file_name(name) => state.media.fetch(key).await?.is_some(),
             _ => false,
         };
         if !uploaded {
@@ -874,7 +881,7 @@ async fn download_file(
         .orders
         .order(auth.user.id, auth.user.is_admin(), id)
         .await?;
-    if file.is_empty() || !file.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if !is_file_name(&file) {
         return Err(ApiError::not_found("no such file"));
     }
     let key = format!("{}{file}", file_prefix(id));

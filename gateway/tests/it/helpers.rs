@@ -1065,8 +1065,9 @@ impl TestApp {
     /// Stops the server, calls `between` with its settings while it is
     /// down, and starts it again from the same settings on a new port: the
     /// same database, data directory (token key, search index, media),
-    /// clock and `moto_server`. The old state is dropped first, so nothing
-    /// of the previous server holds the search index open.
+    /// clock and `moto_server`. The old state is dropped first, and the
+    /// restart waits (bounded) until nothing of the previous server holds
+    /// the search index open.
     pub async fn restart(self, between: impl FnOnce(&Settings)) -> TestApp {
         self.shutdown().await.expect("the server stops cleanly");
         let TestApp {
@@ -1078,7 +1079,21 @@ impl TestApp {
             ..
         } = self;
         let mut settings = Settings::clone(&state.settings);
+        // `run` returns once its actors were told to stop; the search
+        // indexer lets go of the index (and its writer's lock) only when it
+        // has stopped, a moment later.
+        let search = Arc::downgrade(&state.search);
         drop(state);
+        eventually("the stopped server lets go of the search index", || {
+            let holders = search.strong_count();
+            async move {
+                match holders {
+                    0 => Ok(()),
+                    n => Err(format!("{n} holders")),
+                }
+            }
+        })
+        .await;
         between(&settings);
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

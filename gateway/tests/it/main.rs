@@ -32,6 +32,10 @@
 //!   REST and the socket, the order clock, cancellations, disputes,
 //!   idempotency and races, and Stripe against localstripe (installed by
 //!   `scripts/test.sh`; `MARKETPLACE_LOCALSTRIPE` overrides).
+//! - `order_timers`: the order clock across restarts (each deadline applied
+//!   once, also one reached while the server was down), offers that expire
+//!   or are answered, an admin's cancellation, extensions and lateness,
+//!   paying and listing over the socket, and delivery files.
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -49,6 +53,7 @@ mod load_users;
 mod login;
 mod media;
 mod ops;
+mod order_timers;
 mod orders;
 mod password;
 mod registration;

@@ -61,7 +61,7 @@ pub(crate) const GIG_PLATFORM: i64 = 638;
 
 /// An account and a current access token.
 pub(crate) struct Party {
-    pub(crate) user: TestUser,
+    user: TestUser,
     pub(crate) token: String,
 }
 
