@@ -288,6 +288,16 @@ pub async fn run_scenario<F, Fut>(
 {
     init_logging();
     let app = spawn_app_on(backend, media, configure).await;
+    finish_scenario(app, scenario).await;
+}
+
+/// Runs `scenario` on `app`, then stops the server and drops the database
+/// whatever the outcome, and reports the scenario's panic.
+async fn finish_scenario<F, Fut>(app: TestApp, scenario: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let teardown = app.teardown.clone();
     let outcome = tokio::spawn(scenario(app)).await;
     let stopped = teardown.run().await;
@@ -315,6 +325,21 @@ pub async fn spawn_app_with(backend: Backend, configure: &[Configure]) -> TestAp
 
 /// [`spawn_app_with`], with media in the store `media` chooses.
 pub async fn spawn_app_on(backend: Backend, media: Media, configure: &[Configure]) -> TestApp {
+    spawn_app_configured(backend, media, |settings| {
+        for configure in configure {
+            configure(settings);
+        }
+    })
+    .await
+}
+
+/// Starts a server with media in `media`'s store and the test settings as
+/// `change` leaves them.
+async fn spawn_app_configured(
+    backend: Backend,
+    media: Media,
+    change: impl FnOnce(&mut Settings),
+) -> TestApp {
     // Before the database, so that a missing moto_server leaves none behind.
     let moto = match media {
         Media::Local => None,
@@ -333,9 +358,7 @@ pub async fn spawn_app_on(backend: Backend, media: Media, configure: &[Configure
     if let Some(moto) = &moto {
         moto.configure(&mut settings);
     }
-    for configure in configure {
-        configure(&mut settings);
-    }
+    change(&mut settings);
     let teardown = Arc::new(Teardown {
         shutdown: Mutex::new(None),
         task: Mutex::new(None),
@@ -1411,47 +1434,11 @@ pub async fn run_scenario_changed<F, Fut>(
 {
     init_logging();
     let app = spawn_app_changed(backend, change).await;
-    let teardown = app.teardown.clone();
-    let outcome = tokio::spawn(scenario(app)).await;
-    let stopped = teardown.run().await;
-    match outcome {
-        Ok(()) => {}
-        Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
-        Err(e) => panic!("scenario did not finish: {e}"),
-    }
-    if let Some(Err(e)) = stopped {
-        panic!("the server failed: {e:#}");
-    }
+    finish_scenario(app, scenario).await;
 }
 
 /// [`spawn_app`], with a change to the test settings that may capture
 /// values; media on the local store.
 pub async fn spawn_app_changed(backend: Backend, change: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = TempDir::new().expect("create a temporary directory");
-    let database = TestDatabase::create(backend).await;
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a port on 127.0.0.1");
-    let address = format!(
-        "http://{}",
-        listener.local_addr().expect("the listener's address")
-    );
-    let mut settings = test_settings(dir.path(), database.url(), &address);
-    change(&mut settings);
-    let teardown = Arc::new(Teardown {
-        shutdown: Mutex::new(None),
-        task: Mutex::new(None),
-        database: Mutex::new(Some(database)),
-        dir: Mutex::new(Some(dir)),
-        moto: Mutex::new(None),
-    });
-    start(
-        backend,
-        listener,
-        settings,
-        Arc::new(ManualClock::starting_now()),
-        teardown,
-        HashSet::new(),
-    )
-    .await
+    spawn_app_configured(backend, Media::Local, change).await
 }
