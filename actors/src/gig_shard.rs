@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::gig::{decide, Gig, GigCommand, GigError};
-use domain::ids::{GigId, UserId};
+use domain::gig::{decide, Editor, Gig, GigCommand, GigError};
+use domain::ids::GigId;
 use domain::ports::{GigStore, MediaStore, StoreError};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
@@ -32,7 +32,7 @@ pub enum GigShardMsg {
     Execute {
         gig_id: GigId,
         command: GigCommand,
-        actor: UserId,
+        actor: Editor,
         now: DateTime<Utc>,
         reply: RpcReplyPort<Result<Gig, GigWriteError>>,
     },
@@ -76,7 +76,7 @@ impl GigShardState {
         &mut self,
         id: GigId,
         command: GigCommand,
-        actor: UserId,
+        actor: Editor,
         now: DateTime<Utc>,
     ) -> Result<Gig, GigWriteError> {
         let cached = self.cache.contains_key(&id);

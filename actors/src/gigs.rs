@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use cluster::{LocalPlacement, Placement};
-use domain::gig::{Gig, GigCommand};
-use domain::ids::{GigId, UserId};
+use domain::gig::{Editor, Gig, GigCommand};
+use domain::ids::GigId;
 use domain::ports::{AccountStore, GigStore, MediaStore};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
@@ -101,9 +101,10 @@ impl GigActors {
         &self,
         gig_id: GigId,
         command: GigCommand,
-        actor: UserId,
+        actor: impl Into<Editor>,
         now: DateTime<Utc>,
     ) -> Result<Gig, GigWriteError> {
+        let actor = actor.into();
         let shard = self
             .placement
             .locate(gig_id.as_uuid())

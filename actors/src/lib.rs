@@ -17,6 +17,8 @@
 //!   versioned writes and its live updates.
 //! - [`orders`]: offers, checkout, payments, earnings, and the order clock
 //!   and refunder.
+//! - [`moderation`]: the admins' feed: raising moderation items and
+//!   publishing queue changes to admin sockets.
 //! - [`notices`]: what each side is told when an order or offer changes.
 //! - [`chat`]: starting the conversation shards, and the chat handle the
 //!   gateway calls.
@@ -28,6 +30,7 @@ pub mod gig_shard;
 pub mod gigs;
 pub mod indexer;
 pub mod live;
+pub mod moderation;
 pub mod notices;
 pub mod order;
 pub mod orders;

@@ -26,6 +26,7 @@ fn order_notice(order: &Order, to: Side, kind: &str, title: &str, body: String) 
             order_id: Some(order.id),
             offer_id: order.terms.offer_id,
             conversation_id: order.conversation_id,
+            gig_id: None,
         },
     }
 }
@@ -243,6 +244,7 @@ pub fn offer_notices(offer: &Offer) -> Vec<Notice> {
             order_id: offer.order_id,
             offer_id: Some(offer.id),
             conversation_id: Some(offer.conversation_id),
+            gig_id: None,
         },
     }]
 }

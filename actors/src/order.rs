@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 
 use crate::entity::{Entity, EntityShard, ShardMsg};
 use crate::live::LiveEvents;
+use crate::moderation::{order_items, AdminFeed};
 use crate::notices::notices;
 
 /// Who asks for a change.
@@ -112,6 +113,8 @@ pub struct OrderArgs {
     pub deadlines: Arc<Notify>,
     /// Woken when a change owes the buyer a refund.
     pub refunds: Arc<Notify>,
+    /// Disputes, failed payments and refunds go to the admins' queue.
+    pub feed: AdminFeed,
 }
 
 pub struct OrderState {
@@ -190,6 +193,10 @@ impl OrderState {
                     }
                     if refund.is_some() {
                         self.args.refunds.notify_one();
+                    }
+                    let refunded = refund.as_ref().map(|r| r.amount.amount_minor);
+                    for item in order_items(&stored_order, decision.change, refunded) {
+                        self.args.feed.raise_later(item);
                     }
                     self.order = Some(stored_order.clone());
                     return Ok(Acted {

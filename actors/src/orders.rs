@@ -42,6 +42,7 @@ use tokio::sync::Notify;
 use crate::entity::ShardArgs;
 use crate::gigs::StartError;
 use crate::live::LiveEvents;
+use crate::moderation::AdminFeed;
 use crate::notices::{notices, offer_notices, Notice};
 use crate::order::{
     Acted, Caller, CheckoutError, OrderArgs, OrderFailure, OrderMsg, OrderShard, OrderShardMsg,
@@ -83,6 +84,8 @@ pub struct OrdersDeps {
     pub live: LiveEvents,
     pub clock: Arc<dyn Clock>,
     pub mailer: Arc<dyn Mailer>,
+    /// The admins' queue: disputes, failed payments, refunds.
+    pub feed: AdminFeed,
 }
 
 /// What a buyer checks out.
@@ -149,6 +152,7 @@ impl OrderService {
             policy: config.policy,
             deadlines: deadlines.clone(),
             refunds: refunds.clone(),
+            feed: deps.feed.clone(),
         };
         let mut shards = Vec::new();
         for _ in 0..config.shards.max(1) {
@@ -429,6 +433,11 @@ impl OrderService {
                     .ok_or(CheckoutError::GigUnavailable)?;
                 if gig.seller_id == buyer {
                     return Err(CheckoutError::OwnGig.into());
+                }
+                // A suspended (or deleted) seller's gigs are not for sale.
+                let seller = deps.accounts.user_by_id(gig.seller_id).await?;
+                if !seller.is_some_and(|s| s.can_sign_in()) {
+                    return Err(CheckoutError::GigUnavailable.into());
                 }
                 let package = gig
                     .content

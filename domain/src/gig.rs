@@ -177,6 +177,9 @@ pub struct Gig {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// While an admin has removed the gig: the status it had before, which
+    /// restoring it brings back.
+    pub removed_from: Option<GigStatus>,
 }
 
 impl Gig {
@@ -468,6 +471,23 @@ pub enum GigCommand {
     RemoveMedia {
         key: String,
     },
+    /// An admin takes the gig off the marketplace (admins only).
+    Remove,
+    /// An admin puts a removed gig back as it was (admins only).
+    Restore,
+}
+
+/// Who asks for a gig change: its seller, or an admin moderating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Editor {
+    Seller(UserId),
+    Admin(UserId),
+}
+
+impl From<UserId> for Editor {
+    fn from(user: UserId) -> Self {
+        Editor::Seller(user)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -476,6 +496,8 @@ pub enum GigError {
     NotFound,
     #[error("only the seller of a gig may change it")]
     NotOwner,
+    #[error("only an admin may remove or restore a gig")]
+    AdminOnly,
     #[error("a gig that is {from} cannot be {action}")]
     InvalidTransition {
         from: &'static str,
@@ -501,12 +523,19 @@ pub struct GigChange {
 }
 
 /// The rule for every change to a gig.
+///
+/// A seller changes their own gigs and cannot touch a gig an admin removed
+/// except to delete it; an admin only removes and restores.
 pub fn decide(
     current: Option<&Gig>,
     command: GigCommand,
-    actor: UserId,
+    editor: impl Into<Editor>,
     now: DateTime<Utc>,
 ) -> Result<GigChange, GigError> {
+    let actor = match editor.into() {
+        Editor::Admin(_) => return moderate(current, command, now),
+        Editor::Seller(actor) => actor,
+    };
     let current = match (current, command) {
         (
             None,
@@ -531,6 +560,7 @@ pub fn decide(
                     created_at: now,
                     updated_at: now,
                     deleted_at: None,
+                    removed_from: None,
                 },
                 expected_version: None,
                 removed_media: Vec::new(),
@@ -594,6 +624,7 @@ pub fn decide(
                 .ok_or(GigError::NoSuchMedia(key))?;
             removed_media.push(next.media.remove(position));
         }
+        GigCommand::Remove | GigCommand::Restore => return Err(GigError::AdminOnly),
     }
     next.version = gig.version + 1;
     next.updated_at = now;
@@ -601,6 +632,47 @@ pub fn decide(
         gig: next,
         expected_version: Some(gig.version),
         removed_media,
+    })
+}
+
+/// An admin's change: remove a gig (remembering its status) or restore a
+/// removed one to that status. Deleted gigs are gone for admins too.
+fn moderate(
+    current: Option<&Gig>,
+    command: GigCommand,
+    now: DateTime<Utc>,
+) -> Result<GigChange, GigError> {
+    let gig = current
+        .filter(|g| g.deleted_at.is_none())
+        .ok_or(GigError::NotFound)?;
+    let refuse = |action| GigError::InvalidTransition {
+        from: gig.status.as_str(),
+        action,
+    };
+    let mut next = gig.clone();
+    match command {
+        GigCommand::Remove => {
+            if gig.status == GigStatus::Removed {
+                return Err(refuse("removed"));
+            }
+            next.removed_from = Some(gig.status);
+            next.status = GigStatus::Removed;
+        }
+        GigCommand::Restore => {
+            if gig.status != GigStatus::Removed {
+                return Err(refuse("restored"));
+            }
+            next.status = gig.removed_from.unwrap_or(GigStatus::Paused);
+            next.removed_from = None;
+        }
+        _ => return Err(GigError::NotOwner),
+    }
+    next.version = gig.version + 1;
+    next.updated_at = now;
+    Ok(GigChange {
+        gig: next,
+        expected_version: Some(gig.version),
+        removed_media: Vec::new(),
     })
 }
 
@@ -706,6 +778,71 @@ mod tests {
         assert_eq!(
             euro.validate(&taxonomy()).unwrap_err().errors()[0].code,
             "unsupported"
+        );
+    }
+
+    #[test]
+    fn admins_remove_and_restore_and_sellers_cannot() {
+        let seller = UserId::new();
+        let admin = Editor::Admin(UserId::new());
+        let content = input().validate(&taxonomy()).unwrap();
+        let id = GigId::new();
+        let create = GigCommand::Create {
+            id,
+            content,
+            publish: true,
+        };
+        let active = decide(None, create, seller, now()).unwrap().gig;
+        // Only admins remove and restore.
+        assert_eq!(
+            decide(Some(&active), GigCommand::Remove, seller, now()).unwrap_err(),
+            GigError::AdminOnly
+        );
+        let removed = decide(Some(&active), GigCommand::Remove, admin, now())
+            .unwrap()
+            .gig;
+        assert_eq!(removed.status, GigStatus::Removed);
+        assert_eq!(removed.removed_from, Some(GigStatus::Active));
+        assert!(!removed.is_public());
+        assert!(decide(Some(&removed), GigCommand::Remove, admin, now()).is_err());
+        // The seller can neither bring it back nor edit it.
+        for command in [
+            GigCommand::Resume,
+            GigCommand::Pause,
+            GigCommand::Restore,
+            GigCommand::Update {
+                content: removed.content.clone(),
+            },
+        ] {
+            assert!(decide(Some(&removed), command, seller, now()).is_err());
+        }
+        // Admins do nothing else.
+        assert_eq!(
+            decide(Some(&active), GigCommand::Pause, admin, now()).unwrap_err(),
+            GigError::NotOwner
+        );
+        let restored = decide(Some(&removed), GigCommand::Restore, admin, now()).unwrap();
+        assert_eq!(restored.gig.status, GigStatus::Active);
+        assert_eq!(restored.gig.removed_from, None);
+        assert_eq!(restored.expected_version, Some(removed.version));
+        assert!(decide(Some(&restored.gig), GigCommand::Restore, admin, now()).is_err());
+        // A paused gig comes back paused; a deleted one is gone for admins too.
+        let paused = decide(Some(&active), GigCommand::Pause, seller, now())
+            .unwrap()
+            .gig;
+        let removed = decide(Some(&paused), GigCommand::Remove, admin, now())
+            .unwrap()
+            .gig;
+        let back = decide(Some(&removed), GigCommand::Restore, admin, now())
+            .unwrap()
+            .gig;
+        assert_eq!(back.status, GigStatus::Paused);
+        let deleted = decide(Some(&paused), GigCommand::Delete, seller, now())
+            .unwrap()
+            .gig;
+        assert_eq!(
+            decide(Some(&deleted), GigCommand::Remove, admin, now()).unwrap_err(),
+            GigError::NotFound
         );
     }
 

@@ -83,3 +83,8 @@ id_type!(
     /// Identifies a seller's withdrawal request.
     WithdrawalId
 );
+id_type!(
+    /// Identifies an item in the moderation queue (a report, a flagged
+    /// message, a dispute, ...).
+    ItemId
+);

@@ -19,6 +19,8 @@
 //! - [`offer`]: custom offers a seller sends in a conversation.
 //! - [`order`]: orders and the rule for every change to one.
 //! - [`ledger`]: fees, and the double-entry record of every movement of money.
+//! - [`moderation`]: the moderation queue, reports, claims and the audit log.
+//! - [`flag`]: the automatic checks on chat messages.
 //! - [`mail`]: the account e-mails the marketplace sends.
 //! - [`error`]: the closed set of error codes clients see.
 //! - [`ports`]: traits for stores, mail, rate limiting and time.
@@ -27,11 +29,13 @@ pub mod account;
 pub mod auth;
 pub mod chat;
 pub mod error;
+pub mod flag;
 pub mod gig;
 pub mod ids;
 pub mod ledger;
 pub mod live;
 pub mod mail;
+pub mod moderation;
 pub mod money;
 pub mod offer;
 pub mod order;

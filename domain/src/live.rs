@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::chat::{Conversation, Message};
-use crate::ids::{ConversationId, OfferId, OrderId, SessionId, UserId};
+use crate::ids::{ConversationId, GigId, OfferId, OrderId, SessionId, UserId};
 use crate::offer::Offer;
 use crate::order::{Order, OrderChange};
 
@@ -106,6 +106,9 @@ pub struct Notification {
     pub order_id: Option<OrderId>,
     pub offer_id: Option<OfferId>,
     pub conversation_id: Option<ConversationId>,
+    /// The gig it is about (an admin removed or restored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gig_id: Option<GigId>,
 }
 
 /// Which of a user's login sessions ended.

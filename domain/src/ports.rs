@@ -12,10 +12,15 @@ use crate::chat::{
     Attachment, Conversation, ConversationSummary, Message, NewConversation, ReadState,
 };
 use crate::gig::{Gig, Taxonomy};
-use crate::ids::{ConversationId, GigId, OfferId, OrderId, SessionId, UserId};
+use crate::ids::ItemId;
+use crate::ids::{ConversationId, GigId, MessageId, OfferId, OrderId, SessionId, UserId};
 use crate::ledger::{Account, Balance, Transaction, Withdrawal, WithdrawalError};
 use crate::live::{LiveEvent, StoredEvent};
 use crate::mail::AccountMail;
+use crate::moderation::{
+    ActionRecord, AuditEntry, AuditFilter, FeedRecord, GigFilter, Item, ItemChange, ItemFilter,
+    OrderFilter as ModerationOrderFilter, Totals, UserFilter,
+};
 use crate::money::Money;
 use crate::offer::Offer;
 use crate::order::{Order, OrderStatus, Side};
@@ -219,6 +224,10 @@ pub trait GigStore: Send + Sync {
     async fn outbox_pending(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Removes handled entries.
     async fn outbox_ack(&self, ids: &[i64]) -> Result<(), StoreError>;
+    /// Appends every gig of the seller that is not deleted to the outbox,
+    /// so the index looks at them again (after the seller was suspended or
+    /// reinstated); returns how many.
+    async fn outbox_enqueue_seller(&self, seller: UserId) -> Result<u64, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -312,6 +321,12 @@ pub trait ChatStore: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+    /// One message of the conversation.
+    async fn message(
+        &self,
+        conversation: ConversationId,
+        id: MessageId,
+    ) -> Result<Option<Message>, StoreError>;
     /// Both participants' read pointers.
     async fn read_states(&self, conversation: ConversationId)
         -> Result<Vec<ReadState>, StoreError>;
@@ -592,4 +607,45 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Pending offers past their expiry at `now`.
     async fn due_offers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OfferId>, StoreError>;
+}
+
+/// The moderation queue, its feed, the audit log, and what admins list.
+///
+/// The feed is numbered 1, 2, 3, ... without gaps: every write that changes
+/// the queue or the audit log appends its events in the same transaction,
+/// holding a single head row until commit, so numbers also commit in order.
+/// The audit log is append-only: nothing here updates or deletes an entry,
+/// and the database refuses to (triggers).
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Stores a new item with its `item.raised` event. An item whose
+    /// `source_key` is stored already is not raised again (`Ok(None)`). A
+    /// report from a reporter who has an unresolved report on the same
+    /// target is refused with `Conflict("report")`.
+    async fn raise(&self, item: &Item) -> Result<Option<FeedRecord>, StoreError>;
+    async fn item(&self, id: ItemId) -> Result<Option<Item>, StoreError>;
+    /// Replaces the item if it still has `expected_version`
+    /// (`VersionConflict` otherwise, `NotFound` if absent) and appends the
+    /// change's event.
+    async fn update_item(&self, change: &ItemChange) -> Result<FeedRecord, StoreError>;
+    async fn items(&self, filter: &ItemFilter) -> Result<Vec<Item>, StoreError>;
+    /// Records an admin action: the audit entry and its `audit.recorded`
+    /// event, and the item change if any (all or nothing; the item's
+    /// version is checked as in `update_item`). Returns the entry and the
+    /// events in feed order.
+    async fn record_action(
+        &self,
+        record: &ActionRecord,
+    ) -> Result<(AuditEntry, Vec<FeedRecord>), StoreError>;
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The newest feed number (0 before the first event).
+    async fn feed_head(&self) -> Result<i64, StoreError>;
+    /// Up to `limit` feed events after `after`, in order.
+    async fn feed_after(&self, after: i64, limit: u32) -> Result<Vec<FeedRecord>, StoreError>;
+
+    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>, StoreError>;
+    async fn gigs(&self, filter: &GigFilter) -> Result<Vec<Gig>, StoreError>;
+    async fn orders(&self, filter: &ModerationOrderFilter) -> Result<Vec<Order>, StoreError>;
+    /// Totals since `day_start`, and what is open now.
+    async fn totals(&self, day_start: DateTime<Utc>) -> Result<Totals, StoreError>;
 }

@@ -26,7 +26,30 @@ pub struct Settings {
     pub realtime: RealtimeSettings,
     pub orders: OrderSettings,
     pub payments: PaymentSettings,
+    pub moderation: ModerationSettings,
     pub log: LogSettings,
+}
+
+/// Moderation: the automatic checks on chat messages and the admins' live
+/// statistics.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModerationSettings {
+    /// Words and phrases that put a chat message in the admins' queue
+    /// (whole words, any case), besides contact details, which always do.
+    pub flag_words: Vec<String>,
+    /// How often the admins' sockets get fresh statistics when they
+    /// changed, in milliseconds.
+    pub stats_interval_ms: u64,
+}
+
+impl Default for ModerationSettings {
+    fn default() -> Self {
+        Self {
+            flag_words: Vec::new(),
+            stats_interval_ms: 2000,
+        }
+    }
 }
 
 /// Orders: their actors and their timings.

@@ -2,6 +2,8 @@
 //! e-mailed links open. `main.rs` turns it into the `marketplace` binary.
 //!
 //! Layout:
+//! - [`admin`]: moderation: the queue, actions, the audit log and live
+//!   statistics, over REST and the admin socket at `/admin/ws`.
 //! - [`config`]: typed settings from defaults, a TOML file and `MARKETPLACE_*`.
 //! - [`state`]: [`AppState`], the adapters chosen by configuration.
 //! - [`routes`]: REST handlers under `/api/v1`, with their OpenAPI descriptions.
@@ -17,6 +19,7 @@
 //! [`run`] serves on a listener it is given until a shutdown future
 //! completes; the binary and the tests call the same function.
 
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod extract;
@@ -72,6 +75,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "offers", description = "Custom offers a seller sends in a conversation"),
         (name = "checkout", description = "Placing and paying orders"),
         (name = "orders", description = "The order lifecycle: requirements, delivery, revisions, extensions, cancellation, disputes, and each order's ledger"),
+        (name = "reports", description = "Reporting a gig, a user or a message to the marketplace team"),
+        (name = "admin", description = "Moderation (admins only): the queue, claims, actions on users, gigs and orders, the audit log, lists and statistics"),
         (name = "webhooks", description = "Events from the payment provider"),
         (name = "ops", description = "Health and readiness"),
     )
@@ -109,7 +114,9 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::search::router())
         .merge(routes::conversations::router(max_upload_bytes))
         .merge(routes::orders::router(max_upload_bytes))
-        .merge(routes::payments::router());
+        .merge(routes::payments::router())
+        .merge(routes::reports::router())
+        .merge(admin::routes::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .merge(routes::ops::router())
@@ -136,6 +143,7 @@ pub fn app(state: AppState) -> anyhow::Result<Router> {
         .merge(pages::router())
         .merge(routes::gigs::media_router())
         .merge(ws::router())
+        .merge(admin::socket::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

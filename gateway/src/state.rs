@@ -7,6 +7,7 @@ use std::time::Duration;
 use actors::chat::{ChatConfig, ChatService};
 use actors::gigs::{GigActors, GigActorsConfig};
 use actors::live::LiveEvents;
+use actors::moderation::AdminFeed;
 use actors::orders::{OrderService, OrdersConfig, OrdersDeps};
 use adapters::clock::SystemClock;
 use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
@@ -19,6 +20,7 @@ use anyhow::Context as _;
 use chrono::TimeDelta;
 use cluster::{LocalBus, LocalPresence};
 use domain::account::{Email, NewUser, Password, Role, User, Username};
+use domain::flag::FlagPolicy;
 use domain::gig::Taxonomy;
 use domain::ids::UserId;
 use domain::mail::AccountMail;
@@ -67,6 +69,11 @@ pub struct AppState {
     /// The payment provider's own handle, for what only it does (Stripe's
     /// webhooks, the development provider's extra step).
     pub payments: Payments,
+    /// The moderation queue, the audit log, and the feed admin sockets
+    /// follow (`feed.store()`).
+    pub feed: AdminFeed,
+    /// What flags a chat message for the admins.
+    pub flag_policy: Arc<FlagPolicy>,
     pub sockets: Arc<SocketStats>,
     /// Set when the server starts shutting down: live sessions close.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
@@ -211,6 +218,7 @@ impl AppState {
         )
         .await?;
         let payments = payments(&settings)?;
+        let feed = AdminFeed::new(Arc::new(store.clone()), clock.clone());
         let order_settings = &settings.orders;
         let orders = OrderService::start(
             OrdersConfig {
@@ -230,6 +238,7 @@ impl AppState {
                 live,
                 clock: clock.clone(),
                 mailer: mailer.clone(),
+                feed: feed.clone(),
             },
         )
         .await?;
@@ -254,6 +263,10 @@ impl AppState {
             chat,
             orders,
             payments,
+            feed,
+            flag_policy: Arc::new(FlagPolicy {
+                words: settings.moderation.flag_words.clone(),
+            }),
             sockets: Arc::new(SocketStats::default()),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             accounts,

@@ -15,7 +15,7 @@ use domain::chat::{
     advance_read, Attachment, Conversation, ConversationSummary, Message, NewConversation,
     ReadState,
 };
-use domain::ids::{ConversationId, UserId};
+use domain::ids::{ConversationId, MessageId, UserId};
 use domain::live::{LiveEvent, StoredEvent};
 use domain::ports::{Appended, ChatStore, ConversationPage, StoreError};
 use sqlx::types::Json;
@@ -308,6 +308,27 @@ impl ChatStore for SqlStore {
         })
         .map_err(store_error)?;
         rows.into_iter().map(Message::try_from).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(conversation_id = %conversation, message_id = %id), err(level = "debug"))]
+    async fn message(
+        &self,
+        conversation: ConversationId,
+        id: MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        let row: Option<MessageRow> = on_pool!(self, pool => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                message_columns!(),
+                " FROM messages WHERE conversation_id = $1 AND id = $2"
+            ))
+            .bind(conversation.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(pool)
+            .await
+        })
+        .map_err(store_error)?;
+        row.map(Message::try_from).transpose()
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(conversation_id = %conversation), err(level = "debug"))]

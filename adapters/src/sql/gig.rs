@@ -2,10 +2,13 @@
 //!
 //! Every successful `save_gig` appends one outbox entry in the same
 //! transaction as the gig write; a failed save appends none.
+//! `outbox_enqueue_seller` appends one for each of a seller's gigs that is
+//! not deleted, in one statement.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::Utc;
 use domain::gig::{Category, Gig, Subcategory, Taxonomy};
 use domain::ids::{GigId, UserId};
 use domain::ports::{GigStore, OutboxEntry, StoreError};
@@ -18,9 +21,9 @@ use super::{on_pool, store_error, ts, SqlStore};
 /// on bound parameters.
 const ACK_CHUNK: usize = 500;
 
-/// Binds `$1` to `$13` of a gig write: the id and every column an update
-/// replaces. The insert adds `$14` seller and `$15` creation time, the update
-/// `$14` the expected version.
+/// Binds `$1` to `$14` of a gig write: the id and every column an update
+/// replaces. The insert adds `$15` seller and `$16` creation time, the update
+/// `$15` the expected version.
 macro_rules! bind_gig {
     ($query:expr, $gig:expr) => {
         $query
@@ -37,22 +40,24 @@ macro_rules! bind_gig {
             .bind($gig.version)
             .bind(ts($gig.updated_at))
             .bind($gig.deleted_at.map(ts))
+            .bind($gig.removed_from.map(|status| status.as_str()))
     };
 }
 
 /// Inserts a new gig, or nothing if its id exists (reported as a conflict
 /// without relying on the backend's error text).
 const INSERT_GIG: &str = "INSERT INTO gigs (id, title, description, category, subcategory, \
-     tags, faq, packages, media, status, version, updated_at, deleted_at, seller_id, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     tags, faq, packages, media, status, version, updated_at, deleted_at, removed_from, \
+     seller_id, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (id) DO NOTHING";
 
 /// Replaces a gig that still has the expected version. The seller and the
 /// creation time never change.
 const UPDATE_GIG: &str = "UPDATE gigs SET title = $2, description = $3, category = $4, \
      subcategory = $5, tags = $6, faq = $7, packages = $8, media = $9, status = $10, \
-     version = $11, updated_at = $12, deleted_at = $13 \
-     WHERE id = $1 AND version = $14";
+     version = $11, updated_at = $12, deleted_at = $13, removed_from = $14 \
+     WHERE id = $1 AND version = $15";
 
 #[async_trait]
 impl GigStore for SqlStore {
@@ -259,5 +264,24 @@ impl GigStore for SqlStore {
             });
         }
         Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(seller_id = %seller), err(level = "debug"))]
+    async fn outbox_enqueue_seller(&self, seller: UserId) -> Result<u64, StoreError> {
+        // The entries are stamped with the time they are written: the port
+        // takes no time, and the indexer only orders entries by id.
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO search_outbox (gig_id, created_at) \
+                 SELECT id, $2 FROM gigs WHERE seller_id = $1 AND deleted_at IS NULL \
+                 ORDER BY id",
+            )
+            .bind(seller.as_uuid())
+            .bind(ts(Utc::now()))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })
+        .map_err(store_error)
     }
 }

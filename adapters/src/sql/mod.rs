@@ -1,6 +1,6 @@
 //! The relational store: one implementation of `AccountStore`,
-//! `SessionStore`, `GigStore`, `ChatStore`, `EventLog` and `OrderStore` over
-//! SQLite (the embedded default) and PostgreSQL.
+//! `SessionStore`, `GigStore`, `ChatStore`, `EventLog`, `OrderStore` and
+//! `ModerationStore` over SQLite (the embedded default) and PostgreSQL.
 //!
 //! Every query is written once. [`SqlStore`] wraps a pool of either backend and
 //! the private `on_pool!` macro expands the same query code for both pool
@@ -20,6 +20,9 @@
 //! - `order`: `OrderStore` (orders and offers stored as JSON with versioned
 //!   writes, checkout keys, the double-entry ledger with running account
 //!   balances, refunds, provider events, seller withdrawals).
+//! - `moderation`: `ModerationStore` (the moderation queue, its feed
+//!   numbered without gaps, the append-only audit log, and the admins'
+//!   lists of users, gigs and orders).
 //!
 //! Invariants both backends keep:
 //! - Times are truncated to microseconds before they are stored (PostgreSQL's
@@ -34,11 +37,15 @@
 //!   logs in its own transaction; the logs' heads are locked last and in
 //!   ascending user order, so PostgreSQL transactions cannot deadlock on them.
 //!   Ledger account balances are likewise moved in ascending account order.
+//! - A moderation write takes the one moderation head row first (it numbers
+//!   the feed and the audit log), so moderation writers queue there and
+//!   never lock item rows in different orders.
 
 mod account;
 mod chat;
 mod gig;
 mod live;
+mod moderation;
 mod order;
 mod rows;
 mod session;
@@ -161,6 +168,21 @@ impl SqlStore {
         on_pool!(self, pool => pool.close().await)
     }
 
+    /// Runs one SQL statement as given; returns how many rows it changed.
+    /// Only for tests that check what the schema itself refuses (the audit
+    /// log's append-only triggers): the store never calls it.
+    #[doc(hidden)]
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(sql)
+                .persistent(false)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(store_error)
+    }
+
     /// The statement that opens a transaction which writes: SQLite's default
     /// deferred transaction would fail with `SQLITE_BUSY` instead of waiting
     /// when it upgrades from reading to writing under concurrency.
@@ -229,6 +251,12 @@ fn conflict_field(source: &str) -> Option<&'static str> {
         ("refunds_id", "refund"),
         ("withdrawals_pkey", "withdrawal"),
         ("withdrawals_id", "withdrawal"),
+        // The partial index of unresolved reports: PostgreSQL names the
+        // index, SQLite its first column.
+        ("moderation_items_reporter", "report"),
+        ("moderation_items_source_key", "source_key"),
+        ("moderation_items_pkey", "item"),
+        ("moderation_items_id", "item"),
     ]
     .into_iter()
     .find(|(needle, _)| source.contains(needle))
@@ -301,6 +329,25 @@ mod tests {
         assert_eq!(
             conflict_field("UNIQUE constraint failed: ledger_transactions.order_id"),
             None
+        );
+        assert_eq!(
+            conflict_field("moderation_items_reporter_target_key"),
+            Some("report")
+        );
+        assert_eq!(
+            conflict_field(
+                "UNIQUE constraint failed: moderation_items.reporter, \
+                 moderation_items.target_type, moderation_items.target_id"
+            ),
+            Some("report")
+        );
+        assert_eq!(
+            conflict_field("moderation_items_source_key_key"),
+            Some("source_key")
+        );
+        assert_eq!(
+            conflict_field("UNIQUE constraint failed: moderation_items.id"),
+            Some("item")
         );
     }
 }

@@ -9,9 +9,12 @@ use domain::chat::{
     Attachment, ClientMessageId, Conversation, ConversationSummary, Message, ReadState, Subject,
 };
 use domain::gig::{Faq, Gig, GigContent, GigMedia, GigStatus, Package};
-use domain::ids::{ConversationId, GigId, MessageId, OrderId, SessionId, UserId, WithdrawalId};
+use domain::ids::{
+    ConversationId, GigId, ItemId, MessageId, OrderId, SessionId, UserId, WithdrawalId,
+};
 use domain::ledger::{Account, Posting, Transaction, TransactionKind, Withdrawal};
 use domain::live::{LiveEvent, StoredEvent};
+use domain::moderation::{AdminAction, AuditEntry, FeedEvent, FeedRecord, Item, Target};
 use domain::money::{Currency, Money};
 use domain::offer::Offer;
 use domain::order::Order;
@@ -155,7 +158,7 @@ impl From<SessionRow> for Session {
 macro_rules! gig_columns {
     () => {
         "id, seller_id, title, description, category, subcategory, tags, faq, packages, \
-         media, status, version, created_at, updated_at, deleted_at"
+         media, status, version, created_at, updated_at, deleted_at, removed_from"
     };
 }
 pub(crate) use gig_columns;
@@ -179,18 +182,20 @@ pub(crate) struct GigRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     deleted_at: Option<DateTime<Utc>>,
+    removed_from: Option<String>,
 }
 
 impl TryFrom<GigRow> for Gig {
     type Error = StoreError;
 
     fn try_from(row: GigRow) -> Result<Self, Self::Error> {
-        let status = row.status.parse::<GigStatus>().map_err(|()| {
-            StoreError::Backend(format!(
-                "stored gig {}: unknown status {:?}",
-                row.id, row.status
-            ))
-        })?;
+        let parse = |status: &str| {
+            status.parse::<GigStatus>().map_err(|()| {
+                StoreError::Backend(format!("stored gig {}: unknown status {status:?}", row.id))
+            })
+        };
+        let status = parse(&row.status)?;
+        let removed_from = row.removed_from.as_deref().map(parse).transpose()?;
         Ok(Gig {
             id: GigId::from_uuid(row.id),
             seller_id: UserId::from_uuid(row.seller_id),
@@ -209,6 +214,7 @@ impl TryFrom<GigRow> for Gig {
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
+            removed_from,
         })
     }
 }
@@ -628,6 +634,85 @@ impl LedgerRow {
                 amount_minor,
             })),
             _ => Ok(None),
+        }
+    }
+}
+
+/// A queue item, stored as an order is: the whole `Item` as JSON and the
+/// `version` column.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ItemRow {
+    data: Json<Item>,
+    version: i64,
+}
+
+impl From<ItemRow> for Item {
+    fn from(row: ItemRow) -> Self {
+        Item {
+            version: row.version,
+            ..row.data.0
+        }
+    }
+}
+
+/// The columns of `audit_log`, in `AuditRow`'s order.
+macro_rules! audit_columns {
+    () => {
+        "id, admin_id, action, target, reason, details, item_id, at"
+    };
+}
+pub(crate) use audit_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: i64,
+    admin_id: Uuid,
+    action: String,
+    target: Json<Target>,
+    reason: String,
+    details: Option<String>,
+    item_id: Option<Uuid>,
+    at: DateTime<Utc>,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, Self::Error> {
+        let action = row.action.parse::<AdminAction>().map_err(|()| {
+            StoreError::Backend(format!(
+                "stored audit entry {}: unknown action {:?}",
+                row.id, row.action
+            ))
+        })?;
+        Ok(AuditEntry {
+            id: row.id,
+            admin_id: UserId::from_uuid(row.admin_id),
+            action,
+            target: row.target.0,
+            reason: row.reason,
+            details: row.details,
+            item_id: row.item_id.map(ItemId::from_uuid),
+            at: row.at,
+        })
+    }
+}
+
+/// A payload that does not decode as a `FeedEvent` fails the row with a
+/// decode error, which the store reports as `StoreError::Backend`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FeedRow {
+    seq: i64,
+    payload: Json<FeedEvent>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<FeedRow> for FeedRecord {
+    fn from(row: FeedRow) -> Self {
+        FeedRecord {
+            seq: row.seq,
+            at: row.created_at,
+            event: row.payload.0,
         }
     }
 }

@@ -2,11 +2,13 @@
 //! fresh SQLite file (`store::sqlite::*`) and on a fresh PostgreSQL database
 //! (`store::postgres::*`). Times are fixed, never the wall clock. Gig
 //! scenarios live in `gigs`, chat and event log scenarios in `chat`, order,
-//! ledger and offer scenarios in `orders`.
+//! ledger and offer scenarios in `orders`, moderation queue, feed, audit log
+//! and admin list scenarios in `moderation`.
 
 mod chat;
 mod gigs;
 mod harness;
+mod moderation;
 mod orders;
 
 use std::collections::HashSet;
@@ -31,6 +33,14 @@ use gigs::{
     gigs_after_pages_through_everything, gigs_by_seller_filters_and_orders,
     outbox_is_written_with_each_save, taxonomy_is_seeded_in_order,
     unknown_taxonomy_or_seller_is_rejected, versioned_updates,
+};
+use moderation::{
+    audit_filters_and_pages, audit_log_is_append_only, concurrent_claims_have_one_winner,
+    feed_has_no_gaps_under_concurrency, gigs_filters_and_pages,
+    one_open_report_per_reporter_and_target, orders_filters_and_pages,
+    outbox_enqueue_seller_takes_live_gigs, raise_is_idempotent_by_source_key,
+    record_action_is_all_or_nothing, removed_gigs_remember_their_status, totals_count_the_day,
+    update_item_checks_the_version, users_filters_and_pages,
 };
 use orders::{
     checkout_key_reuse_conflicts, concurrent_order_saves_have_one_winner,
@@ -1259,4 +1269,18 @@ store_suite!(
     deadlines_and_due_work,
     refunds_are_pending_until_answered,
     offers_are_versioned,
+    raise_is_idempotent_by_source_key,
+    one_open_report_per_reporter_and_target,
+    update_item_checks_the_version,
+    concurrent_claims_have_one_winner,
+    record_action_is_all_or_nothing,
+    feed_has_no_gaps_under_concurrency,
+    audit_filters_and_pages,
+    audit_log_is_append_only,
+    users_filters_and_pages,
+    gigs_filters_and_pages,
+    orders_filters_and_pages,
+    totals_count_the_day,
+    outbox_enqueue_seller_takes_live_gigs,
+    removed_gigs_remember_their_status,
 );

@@ -549,7 +549,9 @@ pub async fn send(
         found
     };
     let draft = MessageDraft::parse(id, &request.client_id, &request.body, attachments)?;
-    Ok(state.chat.send(id, user, draft, state.clock.now()).await?)
+    let sent = state.chat.send(id, user, draft, state.clock.now()).await?;
+    crate::admin::sources::message_sent(state, &sent);
+    Ok(sent)
 }
 
 pub fn sent_view(sent: &Sent) -> SentView {

@@ -227,7 +227,7 @@ impl From<GigWriteError> for ApiError {
         match error {
             GigWriteError::Rule(rule) => match rule {
                 GigError::NotFound => ApiError::not_found("no such gig"),
-                GigError::NotOwner => ApiError::forbidden(rule.to_string()),
+                GigError::NotOwner | GigError::AdminOnly => ApiError::forbidden(rule.to_string()),
                 GigError::InvalidTransition { .. } | GigError::VersionConflict => {
                     ApiError::new(ErrorCode::Conflict, rule.to_string())
                 }
@@ -266,10 +266,24 @@ async fn execute(
     id: GigId,
     command: GigCommand,
 ) -> ApiResult<Gig> {
-    Ok(state
+    // Publishing and editing go to the admins' queue; what the gig was
+    // before tells a first publication from a resumption.
+    let watched = matches!(
+        command,
+        GigCommand::Create { .. } | GigCommand::Update { .. } | GigCommand::Resume
+    );
+    let before = match command {
+        GigCommand::Update { .. } | GigCommand::Resume => state.gigs.gig(id).await?,
+        _ => None,
+    };
+    let gig = state
         .gig_actors
         .execute(id, command, auth.user.id, state.clock.now())
-        .await?)
+        .await?;
+    if watched {
+        crate::admin::sources::gig_written(state, before.as_ref(), &gig);
+    }
+    Ok(gig)
 }
 
 /// A gig the caller may see: active ones to everyone, the rest to their seller.
@@ -281,7 +295,17 @@ async fn visible_gig(state: &AppState, id: GigId, viewer: Option<&AuthUser>) -> 
         .filter(|g| g.deleted_at.is_none())
         .ok_or_else(|| ApiError::not_found("no such gig"))?;
     let owner = viewer.is_some_and(|v| v.user.id == gig.seller_id);
-    if gig.is_public() || owner {
+    if owner {
+        return Ok(gig);
+    }
+    // A suspended seller's gigs are hidden like unpublished ones.
+    let seller_active = gig.is_public()
+        && state
+            .accounts
+            .user_by_id(gig.seller_id)
+            .await?
+            .is_some_and(|s| s.can_sign_in());
+    if seller_active {
         Ok(gig)
     } else {
         Err(ApiError::not_found("no such gig"))

@@ -8,6 +8,7 @@ pub mod me;
 pub mod ops;
 pub mod orders;
 pub mod payments;
+pub mod reports;
 pub mod search;
 pub mod seller;
 pub mod users;

@@ -13,7 +13,7 @@ use domain::gig::PackageTier;
 use domain::ids::{ConversationId, GigId, OfferId, OrderId, UserId};
 use domain::ledger::{Balance, Transaction, Withdrawal};
 use domain::offer::{Offer, OfferCommand, OfferError, OfferInput};
-use domain::order::{Order, OrderCommand, OrderError, OrderStatus, Resolution, Side};
+use domain::order::{Order, OrderCommand, OrderError, OrderStatus, Side};
 use domain::payment::PaymentIntent;
 use domain::validation::FieldError;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,6 @@ pub fn router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(request_cancellation))
         .routes(routes!(answer_cancellation))
         .routes(routes!(open_dispute))
-        .routes(routes!(resolve))
         .routes(routes!(order_ledger))
         .routes(routes!(list_offers, send_offer))
         .routes(routes!(get_offer))
@@ -597,12 +596,6 @@ pub enum ActionRequest {
     OpenDispute {
         reason: String,
     },
-    Resolve {
-        /// `complete` or `refund`.
-        outcome: String,
-        /// With `refund`: how much of the total goes back to the buyer.
-        amount_minor: Option<i64>,
-    },
 }
 
 impl ActionRequest {
@@ -621,30 +614,14 @@ impl ActionRequest {
                 OrderCommand::AnswerCancellation { accept }
             }
             ActionRequest::OpenDispute { reason } => OrderCommand::OpenDispute { reason },
-            ActionRequest::Resolve {
-                outcome,
-                amount_minor,
-            } => OrderCommand::Resolve(match (outcome.as_str(), amount_minor) {
-                ("complete", None) => Resolution::Complete,
-                ("refund", Some(amount_minor)) => Resolution::Refund { amount_minor },
-                _ => {
-                    return Err(FieldError::new(
-                        "outcome",
-                        "invalid",
-                        "complete, or refund with amount_minor",
-                    )
-                    .into())
-                }
-            }),
         })
     }
 }
 
-/// Applies an action as `user` (an admin acts as one where allowed).
+/// Applies an action as `user`, one of the order's parties.
 pub async fn act(
     state: &AppState,
     user: UserId,
-    admin: bool,
     id: OrderId,
     action: ActionRequest,
 ) -> ApiResult<OrderView> {
@@ -654,7 +631,14 @@ pub async fn act(
     let command = action.command()?;
     let order = state
         .orders
-        .act(Caller::User { id: user, admin }, id, command)
+        .act(
+            Caller::User {
+                id: user,
+                admin: false,
+            },
+            id,
+            command,
+        )
         .await?;
     Ok(order_view(&order))
 }
@@ -941,9 +925,8 @@ async fn rest_act(
     action: ActionRequest,
 ) -> ApiResult<Json<OrderView>> {
     let id = parse_order_id(id)?;
-    Ok(Json(
-        act(state, auth.user.id, auth.user.is_admin(), id, action).await?,
-    ))
+    // Admins act on orders through `/admin`, where every action is audited.
+    Ok(Json(act(state, auth.user.id, id, action).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -1134,33 +1117,6 @@ async fn open_dispute(
 ) -> ApiResult<Json<OrderView>> {
     let action = ActionRequest::OpenDispute {
         reason: request.reason,
-    };
-    rest_act(&state, &auth, &id, action).await
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveRequest {
-    /// `complete` (the seller is paid) or `refund`.
-    pub outcome: String,
-    /// With `refund`: how much of the total goes back to the buyer; less
-    /// than the total completes the order for the rest.
-    pub amount_minor: Option<i64>,
-}
-
-/// An admin resolves a dispute.
-#[utoipa::path(post, path = "/orders/{id}/resolution", tag = "orders",
-    params(("id" = Uuid, Path)), request_body = ResolveRequest, security(("bearer" = [])),
-    responses((status = 200, body = OrderView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn resolve(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Path(id): Path<String>,
-    Json(request): Json<ResolveRequest>,
-) -> ApiResult<Json<OrderView>> {
-    let action = ActionRequest::Resolve {
-        outcome: request.outcome,
-        amount_minor: request.amount_minor,
     };
     rest_act(&state, &auth, &id, action).await
 }

@@ -13,7 +13,7 @@
 //! - [`session`]: the session actor: handshake, limits, ordering, resume.
 //! - [`requests`]: carrying out each request type.
 
-mod frames;
+pub(crate) mod frames;
 mod requests;
 mod session;
 
@@ -50,6 +50,58 @@ pub struct SocketStats {
 impl SocketStats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+/// What a connection's heartbeat asks for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Beat {
+    /// Nothing to do yet.
+    Wait,
+    /// The client was quiet for a heartbeat: ping it.
+    Ping,
+    /// A ping went unanswered for a heartbeat: the connection is dead.
+    Dead,
+}
+
+/// The heartbeat shared by the user and the admin sockets: ping after a
+/// quiet `heartbeat`, give up a `heartbeat` after an unanswered ping.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Heartbeat {
+    pub every: std::time::Duration,
+    pub last_inbound: tokio::time::Instant,
+    pub ping_sent: Option<tokio::time::Instant>,
+}
+
+impl Heartbeat {
+    pub fn new(every: std::time::Duration) -> Self {
+        Self {
+            every,
+            last_inbound: tokio::time::Instant::now(),
+            ping_sent: None,
+        }
+    }
+
+    /// The client sent something.
+    pub fn heard(&mut self) {
+        self.last_inbound = tokio::time::Instant::now();
+        self.ping_sent = None;
+    }
+
+    /// When the heartbeat next needs looking at.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.ping_sent.unwrap_or(self.last_inbound) + self.every
+    }
+
+    pub fn check(&mut self, now: tokio::time::Instant) -> Beat {
+        match self.ping_sent {
+            Some(at) if now.duration_since(at) >= self.every => Beat::Dead,
+            None if now.duration_since(self.last_inbound) >= self.every => {
+                self.ping_sent = Some(now);
+                Beat::Ping
+            }
+            _ => Beat::Wait,
+        }
     }
 }
 

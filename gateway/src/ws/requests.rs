@@ -49,6 +49,7 @@ pub const KINDS: &[&str] = &[
     "order.list",
     "order.pay",
     "order.act",
+    "report.file",
 ];
 
 /// Starts carrying out a request of one of the [`KINDS`] for `user`.
@@ -179,7 +180,16 @@ async fn carry_out(state: &AppState, user: UserId, kind: &str, data: Value) -> A
         "order.act" => {
             let (id, action): (_, ActionRequest) = in_order(kind, data)?;
             // Admin actions go through the admin interfaces.
-            json(&orders::act(state, user, false, id, action).await?)
+            json(&orders::act(state, user, id, action).await?)
+        }
+        "report.file" => {
+            let request: crate::admin::sources::ReportRequest = frames::data(kind, data)?;
+            let reporter = state
+                .accounts
+                .user_by_id(user)
+                .await?
+                .ok_or_else(|| crate::error::ApiError::unauthorized("the account is gone"))?;
+            json(&crate::admin::sources::file_report(state, &reporter, request).await?)
         }
         _ => Err(unknown(kind)),
     }

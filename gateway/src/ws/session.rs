@@ -34,7 +34,7 @@ use crate::extract::authenticate;
 use crate::state::AppState;
 use crate::ws::frames::{self, Request};
 use crate::ws::requests::{self, Pending};
-use crate::ws::PROTOCOL_VERSION;
+use crate::ws::{Beat, Heartbeat, PROTOCOL_VERSION};
 
 /// Events replayed per read from the event log.
 const REPLAY_PAGE: u32 = 500;
@@ -108,8 +108,7 @@ struct Session {
     bucket: Bucket,
     strikes: Strikes,
     hello_deadline: Instant,
-    last_inbound: Instant,
-    ping_sent: Option<Instant>,
+    heartbeat: Heartbeat,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +132,7 @@ pub async fn run(socket: WebSocket, state: AppState) {
     let now = Instant::now();
     let hello_timeout = Duration::from_secs(state.settings.realtime.hello_timeout_secs.max(1));
     let burst = f64::from(state.settings.realtime.burst.max(1));
+    let heartbeat_secs = state.settings.realtime.heartbeat_secs.max(1);
     let mut session = Session {
         state: Arc::new(state),
         socket,
@@ -148,8 +148,7 @@ pub async fn run(socket: WebSocket, state: AppState) {
             rate_limited: 0,
         },
         hello_deadline: now + hello_timeout,
-        last_inbound: now,
-        ping_sent: None,
+        heartbeat: Heartbeat::new(Duration::from_secs(heartbeat_secs)),
     };
     let close = session.serve().await;
     session.finish(close).await;
@@ -157,10 +156,6 @@ pub async fn run(socket: WebSocket, state: AppState) {
 }
 
 impl Session {
-    fn heartbeat(&self) -> Duration {
-        Duration::from_secs(self.state.settings.realtime.heartbeat_secs.max(1))
-    }
-
     fn write_timeout(&self) -> Duration {
         Duration::from_secs(self.state.settings.realtime.write_timeout_secs.max(1))
     }
@@ -182,8 +177,7 @@ impl Session {
                 _ = closing.changed() => Err(Close::Code(1001, "the server is shutting down")),
                 frame = self.socket.next() => match frame {
                     Some(Ok(message)) => {
-                        self.last_inbound = Instant::now();
-                        self.ping_sent = None;
+                        self.heartbeat.heard();
                         self.on_message(message).await
                     }
                     // The client went away (or broke the protocol so badly
@@ -208,11 +202,7 @@ impl Session {
 
     /// When the timer must next look at the session.
     fn next_deadline(&self) -> Instant {
-        let heartbeat = self.heartbeat();
-        let beat = match self.ping_sent {
-            Some(at) => at + heartbeat,
-            None => self.last_inbound + heartbeat,
-        };
+        let beat = self.heartbeat.deadline();
         match &self.authed {
             None => beat.min(self.hello_deadline),
             Some(authed) => beat.min(authed.token_deadline),
@@ -233,16 +223,10 @@ impl Session {
             }
             _ => {}
         }
-        let heartbeat = self.heartbeat();
-        match self.ping_sent {
-            Some(at) if now.duration_since(at) >= heartbeat => {
-                Err(Close::Code(4408, "no answer to heartbeats"))
-            }
-            None if now.duration_since(self.last_inbound) >= heartbeat => {
-                self.ping_sent = Some(now);
-                self.send(Message::Ping(Default::default())).await
-            }
-            _ => Ok(()),
+        match self.heartbeat.check(now) {
+            Beat::Dead => Err(Close::Code(4408, "no answer to heartbeats")),
+            Beat::Ping => self.send(Message::Ping(Default::default())).await,
+            Beat::Wait => Ok(()),
         }
     }
 

@@ -36,6 +36,10 @@
 //!   once, also one reached while the server was down), offers that expire
 //!   or are answered, an admin's cancellation, extensions and lateness,
 //!   paying and listing over the socket, and delivery files.
+//! - `admin`: moderation: who may use the admin routes and socket, the
+//!   live feed admins share (claims, resuming), what raises queue items,
+//!   suspensions, gig removal, dispute resolutions and their money, the
+//!   append-only audit log, lists and live statistics.
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -44,6 +48,7 @@
 mod helpers;
 
 mod account;
+mod admin;
 mod bad_input;
 mod chat;
 mod gigs;

@@ -231,6 +231,13 @@ pub(crate) async fn delivered_order(
     id
 }
 
+/// `POST /admin/orders/{id}/resolve` with `body`: how an admin settles a
+/// dispute.
+pub(crate) async fn resolve(app: &TestApp, token: &str, id: &str, body: Value) -> Reply {
+    app.post_json_as(token, &format!("/api/v1/admin/orders/{id}/resolve"), &body)
+        .await
+}
+
 /// `POST /orders/{id}/{action}` with `body`.
 pub(crate) async fn act(app: &TestApp, token: &str, id: &str, action: &str, body: Value) -> Reply {
     app.post_json_as(token, &format!("/api/v1/orders/{id}/{action}"), &body)
@@ -1208,12 +1215,11 @@ async fn disputes_are_resolved_by_an_admin(app: TestApp) {
 
     let id = delivered_order(&app, &buyer, &seller, &gig_id).await;
     // An admin resolves only disputed orders.
-    act(
+    resolve(
         &app,
         &admin.token,
         &id,
-        "resolution",
-        json!({ "outcome": "complete" }),
+        json!({ "outcome": "complete", "reason": "Too early." }),
     )
     .await
     .expect_error(409, "conflict");
@@ -1244,41 +1250,59 @@ async fn disputes_are_resolved_by_an_admin(app: TestApp) {
         let reply = act(&app, token, &id, action, body).await;
         assert_eq!(reply.status, status, "{action}: {}", reply.body);
     }
-    // Nor can they resolve it.
+    // Nor can they resolve it: the admin route is for admins, and the
+    // order has no resolution route of its own.
     for token in [&buyer.token, &seller.token] {
-        act(
+        resolve(
+            &app,
+            token,
+            &id,
+            json!({ "outcome": "complete", "reason": "Mine." }),
+        )
+        .await
+        .expect_error(403, "forbidden");
+        let gone = act(
             &app,
             token,
             &id,
             "resolution",
             json!({ "outcome": "complete" }),
         )
-        .await
-        .expect_error(403, "forbidden");
+        .await;
+        assert!([404, 405].contains(&gone.status), "{gone:?}");
     }
     assert_eq!(order(&app, &buyer.token, &id).await["status"], "disputed");
 
-    // The admin sees the order and refunds part of it.
+    // The admin sees the order, acts on it only through the admin routes
+    // (to the order's own routes an admin is no party), and refunds part
+    // of it.
     assert_eq!(order(&app, &admin.token, &id).await["status"], "disputed");
+    for (action, body) in every_action() {
+        act(&app, &admin.token, &id, action, body)
+            .await
+            .expect_error(404, "not_found");
+    }
     for bad in [
-        json!({ "outcome": "refund" }),
-        json!({ "outcome": "refund", "amount_minor": GIG_TOTAL + 1 }),
-        json!({ "outcome": "refund", "amount_minor": 0 }),
-        json!({ "outcome": "split" }),
+        json!({ "outcome": "refund", "reason": "Part." }),
+        json!({ "outcome": "refund", "amount_minor": GIG_TOTAL + 1, "reason": "Part." }),
+        json!({ "outcome": "refund", "amount_minor": 0, "reason": "Part." }),
+        json!({ "outcome": "split", "reason": "Part." }),
+        json!({ "outcome": "refund", "amount_minor": 1_000 }),
     ] {
-        act(&app, &admin.token, &id, "resolution", bad.clone())
+        resolve(&app, &admin.token, &id, bad.clone())
             .await
             .expect_error(422, "validation_failed");
     }
-    let resolved = act(
+    let resolved = resolve(
         &app,
         &admin.token,
         &id,
-        "resolution",
-        json!({ "outcome": "refund", "amount_minor": 1_000 }),
+        json!({ "outcome": "refund", "amount_minor": 1_000, "reason": "Half the logo was usable." }),
     )
     .await
     .expect(200);
+    assert_eq!(resolved["audit"]["action"], "resolve_dispute");
+    let resolved = &resolved["order"];
     assert_eq!(resolved["status"], "completed");
     assert_eq!(resolved["refunded"]["amount_minor"], 1_000);
     refunds_succeeded(&app, &id, &[1_000]).await;
@@ -1303,15 +1327,15 @@ async fn disputes_are_resolved_by_an_admin(app: TestApp) {
     .await
     .expect(200);
     assert_eq!(disputed["dispute"]["opened_by"], "seller");
-    let resolved = act(
+    let resolved = resolve(
         &app,
         &admin.token,
         &other,
-        "resolution",
-        json!({ "outcome": "complete" }),
+        json!({ "outcome": "complete", "reason": "The work was delivered." }),
     )
     .await
     .expect(200);
+    let resolved = &resolved["order"];
     assert_eq!(resolved["status"], "completed");
     assert_eq!(resolved["refunded"]["amount_minor"], 0);
     let entries = ledger(&app, &seller.token, &other).await;
@@ -1373,6 +1397,17 @@ async fn outsiders_and_wrong_sides_are_refused(app: TestApp) {
             .await
             .expect_error(404, "not_found");
     }
+    // Disputes are resolved under `/admin`: the order's own resolution
+    // route is gone, for its parties too.
+    let gone = act(
+        &app,
+        &buyer.token,
+        &id,
+        "resolution",
+        json!({ "outcome": "complete" }),
+    )
+    .await;
+    assert!([404, 405].contains(&gone.status), "{gone:?}");
     let listed = app
         .get_json_as(&outsider.token, "/api/v1/orders")
         .await
@@ -1574,7 +1609,6 @@ fn every_action() -> Vec<(&'static str, Value)> {
         ("cancellation", json!({ "reason": "x" })),
         ("cancellation/answer", json!({ "accept": true })),
         ("dispute", json!({ "reason": "x" })),
-        ("resolution", json!({ "outcome": "complete" })),
     ]
 }
 

@@ -79,6 +79,7 @@ fn gig(seller: UserId, created_at: DateTime<Utc>) -> Gig {
         created_at,
         updated_at: created_at,
         deleted_at: None,
+        removed_from: None,
     }
 }
 

@@ -55,7 +55,12 @@ fn gig_terms() -> OrderTerms {
 }
 
 /// A gig order at `price_minor`, awaiting payment.
-fn gig_order(buyer: UserId, seller: UserId, price_minor: i64, now: DateTime<Utc>) -> Order {
+pub(super) fn gig_order(
+    buyer: UserId,
+    seller: UserId,
+    price_minor: i64,
+    now: DateTime<Utc>,
+) -> Order {
     order::place(buyer, seller, None, gig_terms(), usd(price_minor), now)
 }
 
@@ -87,6 +92,7 @@ fn order_events(order: &Order, change: OrderChange) -> Vec<EventsFor> {
                 order_id: Some(order.id),
                 offer_id: order.terms.offer_id,
                 conversation_id: order.conversation_id,
+                gig_id: None,
             }),
         },
     ]
@@ -100,7 +106,7 @@ fn offer_events(offer: &Offer) -> Vec<EventsFor> {
 }
 
 /// Places the order under a fresh key; returns its events.
-async fn place(
+pub(super) async fn place(
     store: &SqlStore,
     order: &Order,
     key: &str,
@@ -140,7 +146,7 @@ fn refund_for(order: &Order, amount_minor: i64, now: DateTime<Utc>) -> Option<Re
 
 /// Decides `command` on the stored order and saves the decision with its
 /// deadline, transactions, refund and events; returns the stored order.
-async fn apply(
+pub(super) async fn apply(
     store: &SqlStore,
     current: &Order,
     by: Actor,
@@ -214,7 +220,11 @@ async fn attach_intent(
 }
 
 /// Applies the provider's report that the order's total was collected.
-async fn pay(store: &SqlStore, order: &Order, now: DateTime<Utc>) -> anyhow::Result<Order> {
+pub(super) async fn pay(
+    store: &SqlStore,
+    order: &Order,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Order> {
     let current = attach_intent(store, order, now).await?;
     let decision = order::decide(
         &current,
