@@ -20,6 +20,8 @@
 //! - [`moderation`]: the admins' feed: raising moderation items and
 //!   publishing queue changes to admin sockets.
 //! - [`notices`]: what each side is told when an order or offer changes.
+//! - [`mail`]: e-mail through the durable outbox: the queue handle and the
+//!   worker that sends, retries with backoff and gives up.
 //! - [`chat`]: starting the conversation shards, and the chat handle the
 //!   gateway calls.
 
@@ -30,6 +32,7 @@ pub mod gig_shard;
 pub mod gigs;
 pub mod indexer;
 pub mod live;
+pub mod mail;
 pub mod moderation;
 pub mod notices;
 pub mod order;

@@ -32,8 +32,8 @@ use domain::payment::{
     RefundStatus,
 };
 use domain::ports::{
-    AccountStore, ChatStore, CheckoutKey, Clock, EventsFor, GigStore, Mailer, OrderPage,
-    OrderStore, PaymentEvents, PaymentProvider, StoreError,
+    AccountStore, ChatStore, CheckoutKey, Clock, EventsFor, GigStore, OrderPage, OrderStore,
+    PaymentEvents, PaymentProvider, StoreError,
 };
 use ractor::rpc::CallResult;
 use ractor::{Actor, RpcReplyPort};
@@ -42,6 +42,7 @@ use tokio::sync::Notify;
 use crate::entity::ShardArgs;
 use crate::gigs::StartError;
 use crate::live::LiveEvents;
+use crate::mail::MailQueue;
 use crate::moderation::AdminFeed;
 use crate::notices::{notices, offer_notices, Notice};
 use crate::order::{
@@ -83,7 +84,8 @@ pub struct OrdersDeps {
     pub payments: Arc<dyn PaymentProvider>,
     pub live: LiveEvents,
     pub clock: Arc<dyn Clock>,
-    pub mailer: Arc<dyn Mailer>,
+    /// Order and offer notices go out through the mail outbox.
+    pub mail: MailQueue,
     /// The admins' queue: disputes, failed payments, refunds.
     pub feed: AdminFeed,
 }
@@ -247,7 +249,11 @@ impl OrderService {
             .await?;
         deps.live.deliver(&stored);
         self.inner.deadlines.notify_one();
-        self.mail(offer_notices(&offer));
+        self.mail(
+            offer_notices(&offer),
+            format!("offer:{}:{}", offer.id, offer.version),
+        )
+        .await;
         Ok(offer)
     }
 
@@ -301,7 +307,11 @@ impl OrderService {
             {
                 Ok(stored) => {
                     self.inner.deps.live.deliver(&stored);
-                    self.mail(offer_notices(&next));
+                    self.mail(
+                        offer_notices(&next),
+                        format!("offer:{}:{}", next.id, next.version),
+                    )
+                    .await;
                     return Ok(next);
                 }
                 Err(StoreError::VersionConflict) if !retried => retried = true,
@@ -671,7 +681,8 @@ impl OrderService {
             _ => return Err(OrderFailure::Unavailable),
         };
         if let Some(change) = acted.change {
-            self.mail(notices(&acted.order, change));
+            let source = format!("order:{}:{}", acted.order.id, acted.order.version);
+            self.mail(notices(&acted.order, change), source).await;
         }
         Ok(acted)
     }
@@ -740,46 +751,44 @@ impl OrderService {
 
     // -------------------------------------------------------------- mail
 
-    /// E-mails each notice to its user, in the background.
-    fn mail(&self, notices: Vec<Notice>) {
-        if notices.is_empty() {
-            return;
-        }
-        let accounts = self.inner.deps.accounts.clone();
-        let mailer = self.inner.deps.mailer.clone();
-        let base = self.inner.public_url.clone();
-        tokio::spawn(async move {
-            for notice in notices {
-                let user = match accounts.user_by_id(notice.user).await {
-                    Ok(Some(user)) if user.can_sign_in() => user,
-                    Ok(_) => continue,
-                    Err(error) => {
-                        tracing::warn!(%error, "reading a user to e-mail failed");
-                        continue;
-                    }
-                };
-                let n = &notice.notification;
-                let (link, action) = match (n.order_id, n.conversation_id) {
-                    (Some(order), _) => (format!("{base}/orders/{order}"), "View the order"),
-                    (None, Some(conversation)) => (
-                        format!("{base}/conversations/{conversation}"),
-                        "Open the conversation",
-                    ),
-                    (None, None) => (base.clone(), "Open Marketplace"),
-                };
-                let mail = AccountMail::Notice {
-                    username: user.username.as_str().to_owned(),
-                    kind: "notice",
-                    subject: n.title.clone(),
-                    body: n.body.clone(),
-                    action: action.to_owned(),
-                    link,
-                };
-                if let Err(error) = mailer.send(&user.email, &mail).await {
-                    tracing::warn!(%error, kind = %n.kind, "sending a notice e-mail failed");
+    /// Puts an e-mail for each notice in the mail outbox, keyed by the
+    /// change (`source`: `order:<id>:<version>`), the notice and the user,
+    /// so a change processed twice queues each mail once. The change is
+    /// stored already: a failure here is logged, not returned.
+    async fn mail(&self, notices: Vec<Notice>, source: String) {
+        let accounts = &self.inner.deps.accounts;
+        let base = &self.inner.public_url;
+        for notice in notices {
+            let user = match accounts.user_by_id(notice.user).await {
+                Ok(Some(user)) if user.can_sign_in() => user,
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "reading a user to e-mail failed");
+                    continue;
                 }
+            };
+            let n = notice.notification;
+            let (link, action) = match (n.order_id, n.conversation_id) {
+                (Some(order), _) => (format!("{base}/orders/{order}"), "View the order"),
+                (None, Some(conversation)) => (
+                    format!("{base}/conversations/{conversation}"),
+                    "Open the conversation",
+                ),
+                (None, None) => (base.clone(), "Open Marketplace"),
+            };
+            let key = format!("notice:{source}:{}:{}", n.kind, user.id);
+            let mail = AccountMail::Notice {
+                username: user.username.as_str().to_owned(),
+                kind: n.kind.clone(),
+                subject: n.title,
+                body: n.body,
+                action: action.to_owned(),
+                link,
+            };
+            if let Err(error) = self.inner.deps.mail.enqueue(key, user.email, mail).await {
+                tracing::error!(%error, kind = %n.kind, user_id = %user.id, "queueing a notice e-mail failed");
             }
-        });
+        }
     }
 }
 

@@ -2,8 +2,12 @@
 //!
 //! Layout:
 //! - [`sql`]: the relational store, one implementation of `AccountStore`,
-//!   `SessionStore`, `GigStore`, `ChatStore`, `EventLog` and `OrderStore`
-//!   over SQLite (embedded default) and PostgreSQL.
+//!   `SessionStore`, `GigStore`, `ChatStore`, `EventLog`, `OrderStore` and
+//!   `MailOutbox` over SQLite (embedded default) and PostgreSQL.
+//! - [`dynamo`]: `SessionStore` in a DynamoDB table, for sessions kept out of
+//!   the relational database.
+//! - [`aws`]: the client setup the AWS adapters share (region, endpoint,
+//!   credentials).
 //! - [`mail`]: account e-mail templates and the mailers that deliver them
 //!   (`.eml` files in an outbox directory, or SMTP).
 //! - [`media`]: gig images: checking uploads (type from the bytes, size and
@@ -16,7 +20,9 @@
 //! - [`token`]: opaque secret tokens and their stored hashes.
 //! - [`clock`]: the system clock.
 
+pub mod aws;
 pub mod clock;
+pub mod dynamo;
 pub mod mail;
 pub mod media;
 pub mod password;

@@ -2,9 +2,15 @@
 //! it (orders, offers).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// An account e-mail, with what its templates need.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Stored as JSON in the mail outbox until it is sent, tagged by `kind`
+/// (the same names [`AccountMail::kind`] returns): tag and field names are
+/// stored, so add variants and optional fields, never rename them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AccountMail {
     /// Confirms the address after registration; `link` holds a single-use token.
     VerifyEmail {
@@ -28,8 +34,10 @@ pub enum AccountMail {
     /// link.
     Notice {
         username: String,
-        /// What happened (`order.delivered`), for logs and metrics.
-        kind: &'static str,
+        /// What happened (`order.delivered`), for logs and metrics. Stored
+        /// as `event`, since `kind` is the tag.
+        #[serde(rename = "event")]
+        kind: String,
         subject: String,
         body: String,
         /// The button's label.
@@ -57,5 +65,35 @@ impl AccountMail {
             | AccountMail::Notice { link, .. } => Some(link),
             AccountMail::PasswordChanged { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountMail;
+
+    /// The stored form: changing it strands mail already in outboxes.
+    #[test]
+    fn stored_form_is_stable() {
+        let mail = AccountMail::Notice {
+            username: "ada".into(),
+            kind: "order.delivered".into(),
+            subject: "Delivered".into(),
+            body: "Your order was delivered.".into(),
+            action: "View the order".into(),
+            link: "https://marketplace.example/orders/1".into(),
+        };
+        let json = serde_json::to_value(&mail).unwrap();
+        assert_eq!(json["kind"], "notice");
+        assert_eq!(json["event"], "order.delivered");
+        assert_eq!(serde_json::from_value::<AccountMail>(json).unwrap(), mail);
+        let verify = AccountMail::VerifyEmail {
+            username: "ada".into(),
+            link: "l".into(),
+            valid_hours: 24,
+        };
+        let json = serde_json::to_value(&verify).unwrap();
+        assert_eq!(json["kind"], verify.kind());
+        assert_eq!(serde_json::from_value::<AccountMail>(json).unwrap(), verify);
     }
 }

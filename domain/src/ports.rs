@@ -169,6 +169,126 @@ pub struct MailError(pub String);
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, to: &Email, mail: &AccountMail) -> Result<(), MailError>;
+
+    /// [`Mailer::send`] with a stable message id: a mail sent again under
+    /// the same `id` (the outbox retrying after a crash) carries the same
+    /// `Message-ID`, so receiving systems can drop the repeat. Mailers that
+    /// write no MIME message may ignore `id`.
+    async fn send_with_id(
+        &self,
+        id: uuid::Uuid,
+        to: &Email,
+        mail: &AccountMail,
+    ) -> Result<(), MailError> {
+        let _ = id;
+        self.send(to, mail).await
+    }
+}
+
+/// Where an outbox mail stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailStatus {
+    /// Waiting for its next attempt (or being sent under a lease).
+    Pending,
+    Sent,
+    /// Given up after the most attempts; kept for inspection.
+    Dead,
+}
+
+impl MailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailStatus::Pending => "pending",
+            MailStatus::Sent => "sent",
+            MailStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(MailStatus::Pending),
+            "sent" => Some(MailStatus::Sent),
+            "dead" => Some(MailStatus::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// A mail in the durable outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedMail {
+    /// A UUID v7; also names the message (`Message-ID`) on every attempt.
+    pub id: uuid::Uuid,
+    /// Chosen by the caller: a second enqueue with the same key writes
+    /// nothing (`notice:order:<id>:<version>:<user>`, `account:<uuid>`).
+    pub key: String,
+    pub to: Email,
+    pub mail: AccountMail,
+    pub status: MailStatus,
+    /// Attempts started so far (a claim counts one).
+    pub attempts: u32,
+    /// When it may be tried (again).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Set while a worker holds it; a lease that ran out is free again.
+    pub leased_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl QueuedMail {
+    /// A new pending mail, due at `now`.
+    pub fn new(key: String, to: Email, mail: AccountMail, now: DateTime<Utc>) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7(),
+            key,
+            to,
+            mail,
+            status: MailStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            leased_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+        }
+    }
+}
+
+/// The durable mail outbox: mail is stored before anyone is told it will
+/// be sent, and a worker sends it, retrying, under a lease so that two
+/// workers (or two nodes) never send the same mail at once.
+#[async_trait]
+pub trait MailOutbox: Send + Sync {
+    /// Stores `mail` as given; `Ok(false)` and nothing written if its key
+    /// is stored already.
+    async fn enqueue(&self, mail: &QueuedMail) -> Result<bool, StoreError>;
+    /// Up to `limit` pending mails due at `now` (`next_attempt_at <= now`)
+    /// and not leased (or whose lease ran out), earliest first.
+    async fn due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<QueuedMail>, StoreError>;
+    /// Leases a due mail until `lease_until` and counts an attempt, in one
+    /// conditional write: of several claims at once exactly one wins and
+    /// gets the mail as updated; the others get `None`.
+    async fn claim(
+        &self,
+        id: uuid::Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<QueuedMail>, StoreError>;
+    async fn mark_sent(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records the failure and frees the lease; the mail is due again at
+    /// `next_attempt_at`.
+    async fn mark_failed(
+        &self,
+        id: uuid::Uuid,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Gives up on the mail; it stays stored for inspection.
+    async fn mark_dead(&self, id: uuid::Uuid, error: &str) -> Result<(), StoreError>;
+    /// The earliest `next_attempt_at` of a pending, unleased mail.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn mail_by_key(&self, key: &str) -> Result<Option<QueuedMail>, StoreError>;
 }
 
 /// Counts failed logins per key (an account, a client address) and blocks a

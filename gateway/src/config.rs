@@ -22,6 +22,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub gigs: GigSettings,
     pub media: MediaSettings,
+    pub sessions: SessionSettings,
     pub search: SearchSettings,
     pub realtime: RealtimeSettings,
     pub orders: OrderSettings,
@@ -250,6 +251,44 @@ impl Default for MediaSettings {
     }
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionBackend {
+    /// The `sessions` and `refresh_tokens` tables of the database.
+    #[default]
+    Sql,
+    /// One DynamoDB table (created at start if missing).
+    DynamoDb,
+}
+
+/// Where login sessions and their refresh tokens live.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SessionSettings {
+    pub backend: SessionBackend,
+    pub dynamodb_table: String,
+    pub dynamodb_region: String,
+    /// Empty: AWS. Set for a local `moto_server` or another endpoint.
+    pub dynamodb_endpoint: String,
+    /// Empty: the default AWS credential chain (environment, web identity, instance role).
+    pub dynamodb_access_key_id: String,
+    #[serde(serialize_with = "expose_option")]
+    pub dynamodb_secret_access_key: Option<SecretString>,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            backend: SessionBackend::Sql,
+            dynamodb_table: "marketplace-sessions".into(),
+            dynamodb_region: "us-east-1".into(),
+            dynamodb_endpoint: String::new(),
+            dynamodb_access_key_id: String::new(),
+            dynamodb_secret_access_key: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SearchSettings {
@@ -396,6 +435,16 @@ pub struct MailSettings {
     #[serde(serialize_with = "expose_option")]
     pub smtp_password: Option<SecretString>,
     pub smtp_timeout_secs: u64,
+    /// Seconds between reads of the mail outbox (queueing a mail also wakes
+    /// the sender).
+    pub outbox_poll_secs: u64,
+    /// Attempts before a mail is given up on (it stays in the outbox,
+    /// marked dead, and is logged).
+    pub max_attempts: u32,
+    /// Seconds before the first retry; the wait doubles with each failure.
+    pub retry_base_secs: u64,
+    /// The longest wait between two attempts, in seconds.
+    pub retry_max_secs: u64,
 }
 
 impl Default for MailSettings {
@@ -410,6 +459,10 @@ impl Default for MailSettings {
             smtp_username: None,
             smtp_password: None,
             smtp_timeout_secs: 10,
+            outbox_poll_secs: 5,
+            max_attempts: 12,
+            retry_base_secs: 5,
+            retry_max_secs: 3600,
         }
     }
 }
@@ -560,6 +613,27 @@ mod tests {
             assert!(!printed.contains("hunter2"));
             assert!(!printed.contains("s3cr3t"));
             assert!(!printed.contains("mailpass"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sessions_can_live_in_dynamodb() {
+        assert_eq!(Settings::default().sessions.backend, SessionBackend::Sql);
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "sessions.toml",
+                "[sessions]\nbackend = \"dynamodb\"\ndynamodb_table = \"t\"\n",
+            )?;
+            jail.set_env(
+                "MARKETPLACE_SESSIONS__DYNAMODB_SECRET_ACCESS_KEY",
+                "dynopass",
+            );
+            let settings = Settings::load(Some(Path::new("sessions.toml"))).map_err(|e| *e)?;
+            assert_eq!(settings.sessions.backend, SessionBackend::DynamoDb);
+            assert_eq!(settings.sessions.dynamodb_table, "t");
+            assert_eq!(settings.sessions.dynamodb_region, "us-east-1");
+            assert!(!format!("{settings:?}").contains("dynopass"));
             Ok(())
         });
     }

@@ -7,9 +7,12 @@ use std::time::Duration;
 use actors::chat::{ChatConfig, ChatService};
 use actors::gigs::{GigActors, GigActorsConfig};
 use actors::live::LiveEvents;
+use actors::mail::{MailConfig, MailQueue};
 use actors::moderation::AdminFeed;
 use actors::orders::{OrderService, OrdersConfig, OrdersDeps};
+use adapters::aws::AwsConnection;
 use adapters::clock::SystemClock;
+use adapters::dynamo::DynamoSessionStore;
 use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
 use adapters::media::{ImageLimits, LocalMediaStore, S3MediaStore, S3Settings};
 use adapters::password::{Argon2Cost, PasswordHasher};
@@ -30,10 +33,10 @@ use domain::ports::{
 };
 use search::{ElasticsearchBackend, SearchBackend, SearchTier, TantivyIndex};
 use secrecy::ExposeSecret;
-use tracing::Instrument as _;
 
 use crate::config::{
-    MailTransport, MediaBackend, MediaSettings, PaymentProviderKind, Settings, SmtpTlsMode,
+    MailTransport, MediaBackend, MediaSettings, PaymentProviderKind, SessionBackend,
+    SessionSettings, Settings, SmtpTlsMode,
 };
 use crate::error::ApiResult;
 use crate::tokens::AccessTokens;
@@ -45,6 +48,8 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub mailer: Arc<dyn Mailer>,
+    /// The durable mail outbox and its sender: every e-mail goes through it.
+    pub mail: MailQueue,
     pub hasher: PasswordHasher,
     pub tokens: Arc<AccessTokens>,
     /// Failed logins per account.
@@ -218,6 +223,7 @@ impl AppState {
         )
         .await?;
         let payments = payments(&settings)?;
+        let mail = mail_queue(&settings, &store, mailer.clone(), clock.clone());
         let feed = AdminFeed::new(Arc::new(store.clone()), clock.clone());
         let order_settings = &settings.orders;
         let orders = OrderService::start(
@@ -237,7 +243,7 @@ impl AppState {
                 payments: payments.provider(),
                 live,
                 clock: clock.clone(),
-                mailer: mailer.clone(),
+                mail: mail.clone(),
                 feed: feed.clone(),
             },
         )
@@ -253,6 +259,7 @@ impl AppState {
             max_pixels: settings.media.max_pixels,
             ..ImageLimits::default()
         };
+        let sessions = session_store(&settings, &store, accounts.clone()).await?;
         Ok(Self {
             gigs,
             taxonomy,
@@ -270,8 +277,9 @@ impl AppState {
             sockets: Arc::new(SocketStats::default()),
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
             accounts,
-            sessions: Arc::new(store.clone()),
+            sessions,
             mailer,
+            mail,
             hasher,
             tokens: Arc::new(AccessTokens::new(&secret, ttl)),
             account_limiter: limiter(auth.account_max_failures),
@@ -315,18 +323,17 @@ impl AppState {
         Ok(user)
     }
 
-    /// Sends an account e-mail in the background: a slow or failing mail
-    /// server never fails or slows the request that triggered it.
-    pub fn send_mail(&self, to: Email, mail: AccountMail) {
-        let mailer = self.mailer.clone();
-        tokio::spawn(
-            async move {
-                if let Err(error) = mailer.send(&to, &mail).await {
-                    tracing::error!(%error, kind = mail.kind(), "sending account e-mail failed");
-                }
-            }
-            .instrument(tracing::Span::current()),
-        );
+    /// Puts an account e-mail in the durable mail outbox (stored before
+    /// this returns) and wakes the sender, which delivers it in the
+    /// background, retrying: a slow or failing mail server never fails or
+    /// slows the request that triggered it. A store failure is logged, not
+    /// returned: what the request did is done already.
+    pub async fn send_mail(&self, to: Email, mail: AccountMail) {
+        let key = format!("account:{}:{}", mail.kind(), uuid::Uuid::now_v7());
+        let kind = mail.kind();
+        if let Err(error) = self.mail.enqueue(key, to, mail).await {
+            tracing::error!(%error, kind, "queueing account e-mail failed");
+        }
     }
 
     /// Closes the live sockets opened with login sessions that just ended.
@@ -351,6 +358,31 @@ impl AppState {
     }
 }
 
+/// The mail outbox in the database, sent through `mailer`.
+fn mail_queue(
+    settings: &Settings,
+    store: &SqlStore,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+) -> MailQueue {
+    let mail = &settings.mail;
+    MailQueue::start(
+        MailConfig {
+            poll: Duration::from_secs(mail.outbox_poll_secs.max(1)),
+            max_attempts: mail.max_attempts.max(1),
+            retry_base: Duration::from_secs(mail.retry_base_secs.max(1)),
+            retry_max: Duration::from_secs(mail.retry_max_secs.max(mail.retry_base_secs).max(1)),
+            // Longer than one delivery may take, so no other worker sends
+            // the mail while this one still is.
+            lease: Duration::from_secs(mail.smtp_timeout_secs.saturating_mul(3).max(60)),
+            ..MailConfig::default()
+        },
+        Arc::new(store.clone()),
+        mailer,
+        clock,
+    )
+}
+
 async fn media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>> {
     let media = &settings.media;
     Ok(match media.backend {
@@ -373,6 +405,46 @@ async fn media_store(settings: &Settings) -> anyhow::Result<Arc<dyn MediaStore>>
             Arc::new(store)
         }
     })
+}
+
+/// Where sessions live: the database, or a DynamoDB table (created on a
+/// first start; the accounts stay in the database, which the DynamoDB store
+/// asks before opening a session, as the database's foreign key would).
+async fn session_store(
+    settings: &Settings,
+    store: &SqlStore,
+    accounts: Arc<dyn AccountStore>,
+) -> anyhow::Result<Arc<dyn SessionStore>> {
+    let sessions = &settings.sessions;
+    Ok(match sessions.backend {
+        SessionBackend::Sql => Arc::new(store.clone()),
+        SessionBackend::DynamoDb => {
+            let store =
+                DynamoSessionStore::new(&dynamodb_connection(sessions), &sessions.dynamodb_table)
+                    .await
+                    .context("configuring DynamoDB sessions")?
+                    .with_accounts(accounts);
+            store.ensure_table().await.with_context(|| {
+                format!(
+                    "checking or creating the sessions table {}",
+                    sessions.dynamodb_table
+                )
+            })?;
+            tracing::info!(table = %sessions.dynamodb_table, "sessions in DynamoDB");
+            Arc::new(store)
+        }
+    })
+}
+
+/// How to reach DynamoDB, from the `sessions` section.
+pub fn dynamodb_connection(sessions: &SessionSettings) -> AwsConnection {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    AwsConnection {
+        region: sessions.dynamodb_region.clone(),
+        endpoint: non_empty(&sessions.dynamodb_endpoint),
+        access_key_id: non_empty(&sessions.dynamodb_access_key_id),
+        secret_access_key: sessions.dynamodb_secret_access_key.clone(),
+    }
 }
 
 /// The S3 media store's settings, from the `media` section.

@@ -95,6 +95,41 @@ impl Service {
         panic!("{name} did not start: {failures:#?}");
     }
 
+    /// [`Service::start`] on a given port (a test that first saw nothing
+    /// listen there); fails if the server does not come up on it.
+    pub fn start_on(
+        executable: &Path,
+        port: u16,
+        ready_within: Duration,
+        args: impl Fn(u16, &Path) -> Vec<String>,
+    ) -> Service {
+        let name = executable
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let dir = TempDir::new().unwrap();
+        let arguments = args(port, dir.path());
+        let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).unwrap();
+        let child = Command::new(executable)
+            .args(&arguments)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {} failed: {e}", executable.display()));
+        let mut service = Service {
+            name,
+            child,
+            port,
+            dir,
+        };
+        if let Err(why) = service.wait_until_listening(ready_within) {
+            panic!("{why}");
+        }
+        service
+    }
+
     fn wait_until_listening(&mut self, limit: Duration) -> Result<(), String> {
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let deadline = Instant::now() + limit;
@@ -208,4 +243,41 @@ pub fn post_form(port: u16, path: &str, fields: &[(&str, &str)]) -> u16 {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+/// An `aiosmtpd` delivering into the Maildir `<dir>/maildir` (received mail
+/// lands in `new/`), on `port` or, without one, a free port.
+pub fn aiosmtpd(port: Option<u16>) -> Service {
+    let executable = executable("MARKETPLACE_AIOSMTPD", "aiosmtpd");
+    let args = |port: u16, dir: &Path| {
+        let maildir = dir.join("maildir");
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(maildir.join(sub)).unwrap();
+        }
+        vec![
+            "-n".into(),
+            "-l".into(),
+            format!("127.0.0.1:{port}"),
+            "-c".into(),
+            "aiosmtpd.handlers.Mailbox".into(),
+            maildir.display().to_string(),
+        ]
+    };
+    match port {
+        Some(port) => Service::start_on(&executable, port, Duration::from_secs(20), args),
+        None => Service::start(&executable, Duration::from_secs(20), args),
+    }
+}
+
+/// The mails an [`aiosmtpd`] received so far, oldest first.
+pub fn maildir_messages(smtp: &Service) -> Vec<String> {
+    let new = smtp.dir().join("maildir/new");
+    let mut files: Vec<_> = std::fs::read_dir(&new)
+        .map(|entries| entries.map(|entry| entry.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort_by_key(|path| std::fs::metadata(path).unwrap().modified().unwrap());
+    files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect()
 }

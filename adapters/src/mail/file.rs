@@ -65,12 +65,23 @@ impl FileMailer {
 #[async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, to: &Email, mail: &AccountMail) -> Result<(), MailError> {
-        let message = message::build(&self.from, to, mail)?;
+        self.send_with_id(uuid::Uuid::new_v4(), to, mail).await
+    }
+
+    /// The file is named after `id` too, so a mail written again under the
+    /// same id replaces nothing but is easy to spot.
+    async fn send_with_id(
+        &self,
+        id: uuid::Uuid,
+        to: &Email,
+        mail: &AccountMail,
+    ) -> Result<(), MailError> {
+        let message = message::build(&self.from, to, mail, id)?;
         let name = format!(
             "{}-{}-{}.eml",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
             mail.kind(),
-            uuid::Uuid::new_v4()
+            id
         );
         let path = self.write(&name, &message.formatted()).await?;
         tracing::info!(

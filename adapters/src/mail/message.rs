@@ -16,8 +16,15 @@ pub(super) fn parse_from(from: &str) -> Result<Mailbox, MailError> {
 }
 
 /// Renders `mail` into a `multipart/alternative` message (text, then HTML)
-/// with From, To, Subject, Date and Message-ID.
-pub(super) fn build(from: &Mailbox, to: &Email, mail: &AccountMail) -> Result<Message, MailError> {
+/// with From, To, Subject, Date and Message-ID. The Message-ID is
+/// `<id@sending domain>`: a mail sent again under the same `id` (an outbox
+/// retry after a crash) can be recognised as the same message.
+pub(super) fn build(
+    from: &Mailbox,
+    to: &Email,
+    mail: &AccountMail,
+    id: uuid::Uuid,
+) -> Result<Message, MailError> {
     let rendered = template::render(mail)?;
     let to_address = to
         .as_str()
@@ -25,7 +32,7 @@ pub(super) fn build(from: &Mailbox, to: &Email, mail: &AccountMail) -> Result<Me
         .map_err(|e| MailError(format!("invalid recipient address: {e}")))?;
     // Message-IDs are named after the sending domain, not whatever this
     // host happens to be called.
-    let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), from.email.domain());
+    let message_id = format!("<{id}@{}>", from.email.domain());
     Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, to_address))

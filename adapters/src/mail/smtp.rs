@@ -114,13 +114,22 @@ fn tls_parameters(host: &str) -> Result<TlsParameters, MailError> {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, to: &Email, mail: &AccountMail) -> Result<(), MailError> {
-        let message = message::build(&self.from, to, mail)?;
+        self.send_with_id(uuid::Uuid::new_v4(), to, mail).await
+    }
+
+    async fn send_with_id(
+        &self,
+        id: uuid::Uuid,
+        to: &Email,
+        mail: &AccountMail,
+    ) -> Result<(), MailError> {
+        let message = message::build(&self.from, to, mail, id)?;
         let server = format!("{}:{}", self.settings.host, self.settings.port);
         // lettre bounds connecting with the timeout, not waiting for replies:
         // bound the whole conversation too.
         match tokio::time::timeout(self.settings.timeout, self.transport.send(message)).await {
             Ok(Ok(_response)) => {
-                tracing::info!(to = %to, kind = mail.kind(), server = %server, "mail sent");
+                tracing::info!(to = %to, kind = mail.kind(), mail_id = %id, server = %server, "mail sent");
                 Ok(())
             }
             Ok(Err(e)) => Err(MailError(format!(

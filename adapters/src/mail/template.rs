@@ -205,7 +205,7 @@ mod tests {
             },
             AccountMail::Notice {
                 username: username.into(),
-                kind: "order.delivered",
+                kind: "order.delivered".into(),
                 subject: "Your order was delivered".into(),
                 body: "ada delivered \"Logo\". Accept it or ask for a revision.".into(),
                 action: "View the order".into(),

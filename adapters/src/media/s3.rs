@@ -5,18 +5,16 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_s3::Client;
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use domain::ports::{MediaError, MediaLocation, MediaStore};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::{validate_content_type, validate_key};
+use crate::aws::AwsConnection;
 
 /// The longest a presigned address may stay valid (SigV4's limit).
 const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -96,39 +94,15 @@ impl S3MediaStore {
             ));
         }
 
-        let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(60))
-            .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .http_client(http_client)
-            .timeout_config(timeouts);
-        match (&settings.access_key_id, &settings.secret_access_key) {
-            (Some(id), Some(secret)) => {
-                loader = loader.credentials_provider(Credentials::new(
-                    id.clone(),
-                    secret.expose_secret().to_owned(),
-                    None,
-                    None,
-                    "marketplace-settings",
-                ));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(backend(
-                    "S3 settings",
-                    "the access key id and the secret access key go together",
-                ))
-            }
+        let shared = AwsConnection {
+            region: settings.region.clone(),
+            endpoint: settings.endpoint.clone(),
+            access_key_id: settings.access_key_id,
+            secret_access_key: settings.secret_access_key,
         }
-        if let Some(endpoint) = &settings.endpoint {
-            loader = loader.endpoint_url(endpoint.clone());
-        }
-        let shared = loader.load().await;
+        .sdk_config()
+        .await
+        .map_err(|e| backend("S3 settings", e))?;
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.force_path_style)
             .build();

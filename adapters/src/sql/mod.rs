@@ -23,6 +23,8 @@
 //! - `moderation`: `ModerationStore` (the moderation queue, its feed
 //!   numbered without gaps, the append-only audit log, and the admins'
 //!   lists of users, gigs and orders).
+//! - `mail_outbox`: `MailOutbox` (mail stored before it is sent, claimed
+//!   under a lease by one conditional update, retried, given up on).
 //!
 //! Invariants both backends keep:
 //! - Times are truncated to microseconds before they are stored (PostgreSQL's
@@ -45,6 +47,7 @@ mod account;
 mod chat;
 mod gig;
 mod live;
+mod mail_outbox;
 mod moderation;
 mod order;
 mod rows;

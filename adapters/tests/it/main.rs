@@ -3,6 +3,7 @@
 //! real SMTP server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod mail_outbox;
 mod media;
 mod payments;
 use testkit as service;

@@ -93,13 +93,14 @@ async fn s3() -> Subject {
     }
 }
 
-/// A `moto_server` process (S3 and DynamoDB APIs); killed on drop.
-struct MotoServer {
+/// A `moto_server` process (S3 and DynamoDB APIs); killed on drop. The
+/// store suite runs its DynamoDB session scenarios on one too.
+pub(crate) struct MotoServer {
     service: Service,
 }
 
 impl MotoServer {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let executable = service::executable("MARKETPLACE_MOTO_SERVER", "moto_server");
         let service = Service::start(&executable, Duration::from_secs(60), |port, _| {
             vec![
@@ -112,7 +113,35 @@ impl MotoServer {
         MotoServer { service }
     }
 
-    fn endpoint(&self) -> String {
+    /// A `moto_server` that handles one request at a time. moto's
+    /// DynamoDB undoes a failed transaction by restoring a copy of the
+    /// tables taken before it, which on its threaded server can also undo
+    /// a concurrent transaction that succeeded; real DynamoDB isolates
+    /// them. Serving requests one by one keeps the races between clients
+    /// (the store's conditional writes still decide them) and removes the
+    /// one inside moto.
+    pub(crate) fn start_serial() -> Self {
+        let executable = service::executable("MARKETPLACE_MOTO_SERVER", "moto_server");
+        // The console script's interpreter has moto installed.
+        let script = std::fs::read_to_string(&executable).expect("read the moto_server script");
+        let python = script
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("#!"))
+            .map(|line| std::path::PathBuf::from(line.trim()))
+            .expect("moto_server starts with #!<python>");
+        const SERVE: &str = "import sys\n\
+            from moto.server import DomainDispatcherApplication, create_backend_app\n\
+            from werkzeug.serving import run_simple\n\
+            run_simple('127.0.0.1', int(sys.argv[1]), \
+            DomainDispatcherApplication(create_backend_app), threaded=False)\n";
+        let service = Service::start(&python, Duration::from_secs(60), |port, _| {
+            vec!["-c".into(), SERVE.into(), port.to_string()]
+        });
+        MotoServer { service }
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.service.port())
     }
 

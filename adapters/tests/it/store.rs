@@ -3,16 +3,20 @@
 //! (`store::postgres::*`). Times are fixed, never the wall clock. Gig
 //! scenarios live in `gigs`, chat and event log scenarios in `chat`, order,
 //! ledger and offer scenarios in `orders`, moderation queue, feed, audit log
-//! and admin list scenarios in `moderation`.
+//! and admin list scenarios in `moderation`, mail outbox scenarios in
+//! `mail_outbox` (`store::mail_outbox::{sqlite,postgres}::*`).
 
 mod chat;
 mod gigs;
 mod harness;
+mod mail_outbox;
 mod moderation;
 mod orders;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use adapters::dynamo::DynamoSessionStore;
 use adapters::sql::SqlStore;
 use anyhow::{ensure, Context};
 use chat::{
@@ -75,7 +79,7 @@ fn new_user(name: &str) -> NewUser {
     }
 }
 
-async fn create(store: &SqlStore, name: &str) -> anyhow::Result<User> {
+async fn create(store: &dyn AccountStore, name: &str) -> anyhow::Result<User> {
     Ok(store.create_user(&new_user(name)).await?)
 }
 
@@ -150,7 +154,7 @@ fn new_session(user_id: UserId, refresh: &str, created_at: DateTime<Utc>) -> New
     }
 }
 
-async fn fetch_session(store: &SqlStore, id: SessionId) -> anyhow::Result<Session> {
+async fn fetch_session(store: &dyn SessionStore, id: SessionId) -> anyhow::Result<Session> {
     store.session(id).await?.context("session should exist")
 }
 
@@ -765,8 +769,38 @@ async fn concurrent_consume_has_one_winner(store: SqlStore) -> Result {
 
 // ----------------------------------------------------------------- sessions
 
-async fn sessions_are_created_and_read(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+/// What a session scenario needs: an account store to create users in and
+/// the session store under test, both through their ports. On SQL both are
+/// the same `SqlStore`; on DynamoDB the users live in SQLite.
+#[derive(Clone)]
+struct SessionFixture {
+    accounts: Arc<dyn AccountStore>,
+    sessions: Arc<dyn SessionStore>,
+}
+
+impl SessionFixture {
+    fn sql(store: SqlStore) -> Self {
+        SessionFixture {
+            accounts: Arc::new(store.clone()),
+            sessions: Arc::new(store),
+        }
+    }
+
+    fn dynamodb(users: SqlStore, sessions: DynamoSessionStore) -> Self {
+        let accounts: Arc<dyn AccountStore> = Arc::new(users);
+        SessionFixture {
+            sessions: Arc::new(sessions.with_accounts(accounts.clone())),
+            accounts,
+        }
+    }
+}
+
+async fn sessions_are_created_and_read(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let mut input = new_session(user.id, "refresh-1", t0());
     input.created_at = t0() + TimeDelta::nanoseconds(999);
     let created = store.create_session(&input).await?;
@@ -807,8 +841,12 @@ async fn sessions_are_created_and_read(store: SqlStore) -> Result {
     Ok(())
 }
 
-async fn rotation_and_reuse(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+async fn rotation_and_reuse(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let session = store
         .create_session(&new_session(user.id, "a", t0()))
         .await?;
@@ -826,7 +864,7 @@ async fn rotation_and_reuse(store: SqlStore) -> Result {
             ..session.clone()
         }
     );
-    assert_eq!(fetch_session(&store, session.id).await?, rotated);
+    assert_eq!(fetch_session(&*store, session.id).await?, rotated);
 
     let t2 = t1 + secs(60);
     let Rotation::Rotated(rotated) = store.rotate("b", "c", t2, t2 + TimeDelta::days(30)).await?
@@ -844,7 +882,7 @@ async fn rotation_and_reuse(store: SqlStore) -> Result {
             user_id: user.id
         }
     );
-    let revoked = fetch_session(&store, session.id).await?;
+    let revoked = fetch_session(&*store, session.id).await?;
     assert_eq!(revoked.revoked_at, Some(t3));
     assert_eq!(
         revoked.last_used_at, t2,
@@ -870,12 +908,16 @@ async fn rotation_and_reuse(store: SqlStore) -> Result {
             user_id: user.id
         }
     );
-    assert_eq!(fetch_session(&store, session.id).await?, revoked);
+    assert_eq!(fetch_session(&*store, session.id).await?, revoked);
     Ok(())
 }
 
-async fn rotation_of_an_expired_session_changes_nothing(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+async fn rotation_of_an_expired_session_changes_nothing(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let session = store
         .create_session(&new_session(user.id, "a", t0()))
         .await?;
@@ -888,7 +930,7 @@ async fn rotation_of_an_expired_session_changes_nothing(store: SqlStore) -> Resu
                 .await?,
             Rotation::Invalid
         );
-        assert_eq!(fetch_session(&store, session.id).await?, session);
+        assert_eq!(fetch_session(&*store, session.id).await?, session);
     }
     // "b" was never stored...
     let before = expiry - secs(1);
@@ -896,7 +938,7 @@ async fn rotation_of_an_expired_session_changes_nothing(store: SqlStore) -> Resu
         store.rotate("b", "c", before, expiry).await?,
         Rotation::Invalid
     );
-    assert_eq!(fetch_session(&store, session.id).await?, session);
+    assert_eq!(fetch_session(&*store, session.id).await?, session);
     // ...and "a" was not consumed: before expiry it still rotates.
     let Rotation::Rotated(rotated) = store
         .rotate("a", "d", before, expiry + TimeDelta::days(1))
@@ -909,14 +951,18 @@ async fn rotation_of_an_expired_session_changes_nothing(store: SqlStore) -> Resu
     Ok(())
 }
 
-async fn rotation_of_a_revoked_session_changes_nothing(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+async fn rotation_of_a_revoked_session_changes_nothing(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let session = store
         .create_session(&new_session(user.id, "a", t0()))
         .await?;
     let t1 = t0() + secs(10);
     store.revoke(session.id, t1).await?;
-    let revoked = fetch_session(&store, session.id).await?;
+    let revoked = fetch_session(&*store, session.id).await?;
     assert_eq!(revoked.revoked_at, Some(t1));
 
     let t2 = t0() + secs(20);
@@ -924,7 +970,7 @@ async fn rotation_of_a_revoked_session_changes_nothing(store: SqlStore) -> Resul
         store.rotate("a", "b", t2, t2 + TimeDelta::days(1)).await?,
         Rotation::Invalid
     );
-    assert_eq!(fetch_session(&store, session.id).await?, revoked);
+    assert_eq!(fetch_session(&*store, session.id).await?, revoked);
     // "a" was not consumed, so it is not reported as reused either.
     assert_eq!(
         store.rotate("a", "b", t2, t2 + TimeDelta::days(1)).await?,
@@ -937,8 +983,12 @@ async fn rotation_of_a_revoked_session_changes_nothing(store: SqlStore) -> Resul
     Ok(())
 }
 
-async fn unknown_tokens_are_invalid(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+async fn unknown_tokens_are_invalid(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let session = store
         .create_session(&new_session(user.id, "a", t0()))
         .await?;
@@ -948,13 +998,17 @@ async fn unknown_tokens_are_invalid(store: SqlStore) -> Result {
             .await?,
         Rotation::Invalid
     );
-    assert_eq!(fetch_session(&store, session.id).await?, session);
+    assert_eq!(fetch_session(&*store, session.id).await?, session);
     assert_eq!(store.revoke_by_token("nope", t0()).await?, None);
     Ok(())
 }
 
-async fn concurrent_rotation_has_one_winner(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+async fn concurrent_rotation_has_one_winner(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let session = store
         .create_session(&new_session(user.id, "a", t0()))
         .await?;
@@ -989,14 +1043,18 @@ async fn concurrent_rotation_has_one_winner(store: SqlStore) -> Result {
     assert_eq!((rotated, reused), (1, 5));
     // The losers presented a consumed token: the session is revoked.
     assert_eq!(
-        fetch_session(&store, session.id).await?.revoked_at,
+        fetch_session(&*store, session.id).await?.revoked_at,
         Some(now)
     );
     Ok(())
 }
 
-async fn revoke_is_idempotent(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+async fn revoke_is_idempotent(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let session = store
         .create_session(&new_session(user.id, "a", t0()))
         .await?;
@@ -1006,7 +1064,7 @@ async fn revoke_is_idempotent(store: SqlStore) -> Result {
     let t1 = t0() + secs(1);
     store.revoke(session.id, t1).await?;
     store.revoke(session.id, t0() + secs(2)).await?;
-    let revoked = fetch_session(&store, session.id).await?;
+    let revoked = fetch_session(&*store, session.id).await?;
     assert_eq!(
         revoked,
         Session {
@@ -1015,13 +1073,17 @@ async fn revoke_is_idempotent(store: SqlStore) -> Result {
         }
     );
     assert!(!revoked.is_active(t1));
-    assert_eq!(fetch_session(&store, other.id).await?, other);
+    assert_eq!(fetch_session(&*store, other.id).await?, other);
     store.revoke(SessionId::new(), t1).await?;
     Ok(())
 }
 
-async fn revoke_by_token_finds_the_session(store: SqlStore) -> Result {
-    let user = create(&store, "alice").await?;
+async fn revoke_by_token_finds_the_session(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let user = create(&*accounts, "alice").await?;
     let session = store
         .create_session(&new_session(user.id, "a", t0()))
         .await?;
@@ -1032,7 +1094,7 @@ async fn revoke_by_token_finds_the_session(store: SqlStore) -> Result {
     let t2 = t0() + secs(2);
     assert_eq!(store.revoke_by_token("b", t2).await?, Some(session.id));
     assert_eq!(
-        fetch_session(&store, session.id).await?.revoked_at,
+        fetch_session(&*store, session.id).await?.revoked_at,
         Some(t2)
     );
     // A consumed token still names its session; the first time stays.
@@ -1041,16 +1103,20 @@ async fn revoke_by_token_finds_the_session(store: SqlStore) -> Result {
         Some(session.id)
     );
     assert_eq!(
-        fetch_session(&store, session.id).await?.revoked_at,
+        fetch_session(&*store, session.id).await?.revoked_at,
         Some(t2)
     );
     assert_eq!(store.revoke_by_token("c", t2).await?, None);
     Ok(())
 }
 
-async fn revoke_all_for_user_spares_the_exception(store: SqlStore) -> Result {
-    let alice = create(&store, "alice").await?;
-    let bob = create(&store, "bob").await?;
+async fn revoke_all_for_user_spares_the_exception(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let alice = create(&*accounts, "alice").await?;
+    let bob = create(&*accounts, "bob").await?;
     let keep = store
         .create_session(&new_session(alice.id, "a1", t0()))
         .await?;
@@ -1079,28 +1145,32 @@ async fn revoke_all_for_user_spares_the_exception(store: SqlStore) -> Result {
             .await?,
         2
     );
-    assert_eq!(fetch_session(&store, keep.id).await?, keep);
-    assert_eq!(fetch_session(&store, s2.id).await?.revoked_at, Some(t1));
-    assert_eq!(fetch_session(&store, s3.id).await?.revoked_at, Some(t1));
+    assert_eq!(fetch_session(&*store, keep.id).await?, keep);
+    assert_eq!(fetch_session(&*store, s2.id).await?.revoked_at, Some(t1));
+    assert_eq!(fetch_session(&*store, s3.id).await?.revoked_at, Some(t1));
     assert_eq!(
-        fetch_session(&store, already.id).await?.revoked_at,
+        fetch_session(&*store, already.id).await?.revoked_at,
         Some(t_already)
     );
-    assert!(!fetch_session(&store, expired.id).await?.is_active(t1));
-    assert_eq!(fetch_session(&store, bobs.id).await?, bobs);
+    assert!(!fetch_session(&*store, expired.id).await?.is_active(t1));
+    assert_eq!(fetch_session(&*store, bobs.id).await?, bobs);
 
     let t2 = t0() + secs(20);
     assert_eq!(store.revoke_all_for_user(alice.id, None, t2).await?, 1);
-    assert_eq!(fetch_session(&store, keep.id).await?.revoked_at, Some(t2));
+    assert_eq!(fetch_session(&*store, keep.id).await?.revoked_at, Some(t2));
     assert_eq!(store.revoke_all_for_user(alice.id, None, t2).await?, 0);
-    assert_eq!(fetch_session(&store, bobs.id).await?, bobs);
+    assert_eq!(fetch_session(&*store, bobs.id).await?, bobs);
     assert_eq!(store.revoke_all_for_user(UserId::new(), None, t2).await?, 0);
     Ok(())
 }
 
-async fn sessions_for_user_newest_first(store: SqlStore) -> Result {
-    let alice = create(&store, "alice").await?;
-    let bob = create(&store, "bob").await?;
+async fn sessions_for_user_newest_first(fixture: SessionFixture) -> Result {
+    let SessionFixture {
+        accounts,
+        sessions: store,
+    } = fixture;
+    let alice = create(&*accounts, "alice").await?;
+    let bob = create(&*accounts, "bob").await?;
     let oldest = store
         .create_session(&new_session(alice.id, "a1", t0()))
         .await?;
@@ -1186,14 +1256,27 @@ async fn in_memory_sqlite_and_bad_urls() -> Result {
 
 // -------------------------------------------------------------- the suite
 
-/// Instantiates each scenario once per backend.
+/// Instantiates each scenario once per backend: store scenarios on SQLite
+/// and PostgreSQL, session scenarios also on DynamoDB (`moto_server`).
 macro_rules! store_suite {
-    ($($scenario:ident),* $(,)?) => {
+    (
+        store: [$($scenario:ident),* $(,)?],
+        sessions: [$($session:ident),* $(,)?] $(,)?
+    ) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $scenario() {
                     super::harness::run_sqlite(super::$scenario).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $session() {
+                    super::harness::run_sqlite(|store| {
+                        super::$session(super::SessionFixture::sql(store))
+                    })
+                    .await;
                 }
             )*
         }
@@ -1205,82 +1288,107 @@ macro_rules! store_suite {
                     super::harness::run_postgres(super::$scenario).await;
                 }
             )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $session() {
+                    super::harness::run_postgres(|store| {
+                        super::$session(super::SessionFixture::sql(store))
+                    })
+                    .await;
+                }
+            )*
+        }
+
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $session() {
+                    super::harness::run_dynamodb(|users, sessions| {
+                        super::$session(super::SessionFixture::dynamodb(users, sessions))
+                    })
+                    .await;
+                }
+            )*
         }
     };
 }
 
 store_suite!(
-    migrate_twice_and_ping,
-    user_round_trip,
-    duplicate_email_conflicts,
-    duplicate_username_conflicts,
-    profile_update_sets_clears_and_leaves,
-    mark_verified_keeps_the_first_time,
-    set_password_hash_replaces_it,
-    suspend_and_unsuspend,
-    anonymise_leaves_a_tombstone,
-    seller_profiles_round_trip,
-    tokens_are_consumed_once,
-    expired_tokens_are_refused,
-    delete_tokens_invalidates_one_purpose,
-    concurrent_consume_has_one_winner,
-    sessions_are_created_and_read,
-    rotation_and_reuse,
-    rotation_of_an_expired_session_changes_nothing,
-    rotation_of_a_revoked_session_changes_nothing,
-    unknown_tokens_are_invalid,
-    concurrent_rotation_has_one_winner,
-    revoke_is_idempotent,
-    revoke_by_token_finds_the_session,
-    revoke_all_for_user_spares_the_exception,
-    sessions_for_user_newest_first,
-    taxonomy_is_seeded_in_order,
-    gig_round_trip,
-    duplicate_gig_conflicts,
-    versioned_updates,
-    concurrent_updates_have_one_winner,
-    outbox_is_written_with_each_save,
-    gigs_by_seller_filters_and_orders,
-    gigs_after_pages_through_everything,
-    unknown_taxonomy_or_seller_is_rejected,
-    open_is_find_or_create,
-    concurrent_opens_make_one_conversation,
-    messages_are_appended_in_sequence,
-    duplicate_client_id_writes_nothing,
-    concurrent_appends_have_one_winner,
-    event_cursors_have_no_gaps,
-    concurrent_log_appends_have_no_gaps,
-    prune_keeps_heads,
-    mark_read_moves_forward_only,
-    unread_counts,
-    conversations_for_orders_and_pages,
-    contacts_are_distinct,
-    attachments_are_filtered,
-    last_seen_round_trip,
-    order_round_trip,
-    checkout_key_reuse_conflicts,
-    offer_checks_out_once,
-    versioned_order_saves,
-    payment_events_apply_once,
-    ledger_balances_through_clearance,
-    concurrent_order_saves_have_one_winner,
-    concurrent_withdrawals_never_overspend,
-    orders_for_filters_and_pages,
-    deadlines_and_due_work,
-    refunds_are_pending_until_answered,
-    offers_are_versioned,
-    raise_is_idempotent_by_source_key,
-    one_open_report_per_reporter_and_target,
-    update_item_checks_the_version,
-    concurrent_claims_have_one_winner,
-    record_action_is_all_or_nothing,
-    feed_has_no_gaps_under_concurrency,
-    audit_filters_and_pages,
-    audit_log_is_append_only,
-    users_filters_and_pages,
-    gigs_filters_and_pages,
-    orders_filters_and_pages,
-    totals_count_the_day,
-    outbox_enqueue_seller_takes_live_gigs,
-    removed_gigs_remember_their_status,
+    store: [
+        migrate_twice_and_ping,
+        user_round_trip,
+        duplicate_email_conflicts,
+        duplicate_username_conflicts,
+        profile_update_sets_clears_and_leaves,
+        mark_verified_keeps_the_first_time,
+        set_password_hash_replaces_it,
+        suspend_and_unsuspend,
+        anonymise_leaves_a_tombstone,
+        seller_profiles_round_trip,
+        tokens_are_consumed_once,
+        expired_tokens_are_refused,
+        delete_tokens_invalidates_one_purpose,
+        concurrent_consume_has_one_winner,
+        taxonomy_is_seeded_in_order,
+        gig_round_trip,
+        duplicate_gig_conflicts,
+        versioned_updates,
+        concurrent_updates_have_one_winner,
+        outbox_is_written_with_each_save,
+        gigs_by_seller_filters_and_orders,
+        gigs_after_pages_through_everything,
+        unknown_taxonomy_or_seller_is_rejected,
+        open_is_find_or_create,
+        concurrent_opens_make_one_conversation,
+        messages_are_appended_in_sequence,
+        duplicate_client_id_writes_nothing,
+        concurrent_appends_have_one_winner,
+        event_cursors_have_no_gaps,
+        concurrent_log_appends_have_no_gaps,
+        prune_keeps_heads,
+        mark_read_moves_forward_only,
+        unread_counts,
+        conversations_for_orders_and_pages,
+        contacts_are_distinct,
+        attachments_are_filtered,
+        last_seen_round_trip,
+        order_round_trip,
+        checkout_key_reuse_conflicts,
+        offer_checks_out_once,
+        versioned_order_saves,
+        payment_events_apply_once,
+        ledger_balances_through_clearance,
+        concurrent_order_saves_have_one_winner,
+        concurrent_withdrawals_never_overspend,
+        orders_for_filters_and_pages,
+        deadlines_and_due_work,
+        refunds_are_pending_until_answered,
+        offers_are_versioned,
+        raise_is_idempotent_by_source_key,
+        one_open_report_per_reporter_and_target,
+        update_item_checks_the_version,
+        concurrent_claims_have_one_winner,
+        record_action_is_all_or_nothing,
+        feed_has_no_gaps_under_concurrency,
+        audit_filters_and_pages,
+        audit_log_is_append_only,
+        users_filters_and_pages,
+        gigs_filters_and_pages,
+        orders_filters_and_pages,
+        totals_count_the_day,
+        outbox_enqueue_seller_takes_live_gigs,
+        removed_gigs_remember_their_status,
+    ],
+    sessions: [
+        sessions_are_created_and_read,
+        rotation_and_reuse,
+        rotation_of_an_expired_session_changes_nothing,
+        rotation_of_a_revoked_session_changes_nothing,
+        unknown_tokens_are_invalid,
+        concurrent_rotation_has_one_winner,
+        revoke_is_idempotent,
+        revoke_by_token_finds_the_session,
+        revoke_all_for_user_spares_the_exception,
+        sessions_for_user_newest_first,
+    ],
 );

@@ -777,7 +777,7 @@ pub async fn suspend(
                 pending.reason
             ),
         ),
-    );
+    ).await;
     let details = format!("{ended} sessions ended, {gigs} gigs taken out of search");
     let (audit, item) = pending.record(state, Some(details)).await?;
     tracing::info!(user_id = %user_id, admin_id = %admin.id, "account suspended");
@@ -813,16 +813,18 @@ pub async fn reinstate(
     let now = state.clock.now();
     state.accounts.set_suspended(user_id, false, now).await?;
     let gigs = reindex_seller(state, user_id).await?;
-    state.send_mail(
-        user.email.clone(),
-        notice_mail(
-            state,
-            &user,
-            "account.reinstated",
-            "Your account is active again",
-            "An administrator lifted the suspension of your account. You can sign in again.",
-        ),
-    );
+    state
+        .send_mail(
+            user.email.clone(),
+            notice_mail(
+                state,
+                &user,
+                "account.reinstated",
+                "Your account is active again",
+                "An administrator lifted the suspension of your account. You can sign in again.",
+            ),
+        )
+        .await;
     let (audit, item) = pending
         .record(
             state,
@@ -1151,10 +1153,12 @@ async fn publish_notice(
             state.clock.now(),
         )
         .await?;
-    state.send_mail(
-        user.email.clone(),
-        notice_mail(state, user, kind, title, body),
-    );
+    state
+        .send_mail(
+            user.email.clone(),
+            notice_mail(state, user, kind, title, body),
+        )
+        .await;
     Ok(())
 }
 
@@ -1167,7 +1171,7 @@ fn notice_mail(
 ) -> AccountMail {
     AccountMail::Notice {
         username: user.username.to_string(),
-        kind,
+        kind: kind.to_owned(),
         subject: subject.to_string(),
         body: body.to_string(),
         action: "Open the marketplace".into(),

@@ -144,14 +144,16 @@ async fn register(
 
 async fn send_verification(state: &AppState, user: &User) -> ApiResult<()> {
     let link = issue_token(state, user, TokenPurpose::VerifyEmail, "/verify-email").await?;
-    state.send_mail(
-        user.email.clone(),
-        AccountMail::VerifyEmail {
-            username: user.username.to_string(),
-            link,
-            valid_hours: TokenPurpose::VerifyEmail.lifetime().num_hours(),
-        },
-    );
+    state
+        .send_mail(
+            user.email.clone(),
+            AccountMail::VerifyEmail {
+                username: user.username.to_string(),
+                link,
+                valid_hours: TokenPurpose::VerifyEmail.lifetime().num_hours(),
+            },
+        )
+        .await;
     Ok(())
 }
 
@@ -531,14 +533,16 @@ async fn forgot_password(
                 "/reset-password",
             )
             .await?;
-            state.send_mail(
-                user.email.clone(),
-                AccountMail::ResetPassword {
-                    username: user.username.to_string(),
-                    link,
-                    valid_minutes: TokenPurpose::ResetPassword.lifetime().num_minutes(),
-                },
-            );
+            state
+                .send_mail(
+                    user.email.clone(),
+                    AccountMail::ResetPassword {
+                        username: user.username.to_string(),
+                        link,
+                        valid_minutes: TokenPurpose::ResetPassword.lifetime().num_minutes(),
+                    },
+                )
+                .await;
             Ok(())
         });
     }
@@ -594,18 +598,20 @@ async fn reset_password(
         .await?;
     state.end_live_sessions(user.id, EndedSessions::AllExcept(None));
     tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
-    password_changed(&state, &user);
+    password_changed(&state, &user).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn password_changed(state: &AppState, user: &User) {
-    state.send_mail(
-        user.email.clone(),
-        AccountMail::PasswordChanged {
-            username: user.username.to_string(),
-            changed_at: state.clock.now(),
-        },
-    );
+async fn password_changed(state: &AppState, user: &User) {
+    state
+        .send_mail(
+            user.email.clone(),
+            AccountMail::PasswordChanged {
+                username: user.username.to_string(),
+                changed_at: state.clock.now(),
+            },
+        )
+        .await;
 }
 
 /// Change the password, knowing the current one. Ends every other session.
@@ -652,7 +658,7 @@ async fn change_password(
         EndedSessions::AllExcept(Some(auth.session_id)),
     );
     tracing::info!(sessions_ended = ended, "password changed");
-    password_changed(&state, &auth.user);
+    password_changed(&state, &auth.user).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

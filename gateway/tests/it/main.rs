@@ -40,6 +40,8 @@
 //!   live feed admins share (claims, resuming), what raises queue items,
 //!   suspensions, gig removal, dispute resolutions and their money, the
 //!   append-only audit log, lists and live statistics.
+//! - `mail_outbox`: a verification mail queued while SMTP is down survives
+//!   a restart and arrives once (a real `aiosmtpd`).
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -56,6 +58,7 @@ mod journey;
 mod live;
 mod load_users;
 mod login;
+mod mail_outbox;
 mod media;
 mod ops;
 mod order_timers;

@@ -2,10 +2,14 @@
 //! session, logout ends one, access tokens expire on the server's clock.
 
 use chrono::TimeDelta;
+use domain::ports::SessionStore;
+use gateway::config::SessionBackend;
 use reqwest::Method;
+use secrecy::SecretString;
 use serde_json::json;
+use uuid::Uuid;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, MotoServer, TestApp};
 
 backend_tests! {
     refresh_rotates_and_reuse_ends_the_session,
@@ -192,3 +196,71 @@ async fn a_raced_refresh_token_rotates_once(app: TestApp) {
         .await
         .expect_error(401, "unauthorized");
 }
+
+// ------------------------------------------------- sessions in DynamoDB
+
+/// The same flows with `[sessions] backend = "dynamodb"`, on a table of the
+/// test's own on a `moto_server` of its own; accounts stay in SQLite.
+async fn on_dynamodb<F, Fut>(scenario: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let moto = MotoServer::start();
+    let endpoint = moto.endpoint();
+    crate::helpers::run_scenario_changed(
+        Backend::Sqlite,
+        move |settings| {
+            let sessions = &mut settings.sessions;
+            sessions.backend = SessionBackend::DynamoDb;
+            sessions.dynamodb_endpoint = endpoint;
+            sessions.dynamodb_region = "us-east-1".into();
+            sessions.dynamodb_table = format!("sessions-{}", Uuid::new_v4().simple());
+            sessions.dynamodb_access_key_id = "testing".into();
+            sessions.dynamodb_secret_access_key =
+                Some(SecretString::from("testing-secret".to_string()));
+        },
+        scenario,
+    )
+    .await;
+    drop(moto);
+}
+
+#[tokio::test]
+async fn dynamodb_refresh_rotates_and_reuse_ends_the_session() {
+    on_dynamodb(|app| async move {
+        // Logins open sessions in DynamoDB, none in the database.
+        let (user, _) = app.signed_up("grace").await;
+        let in_dynamodb = app
+            .state
+            .sessions
+            .sessions_for_user(user.user_id())
+            .await
+            .unwrap();
+        assert_eq!(in_dynamodb.len(), 1);
+        assert!(app
+            .state
+            .store
+            .sessions_for_user(user.user_id())
+            .await
+            .unwrap()
+            .is_empty());
+        refresh_rotates_and_reuse_ends_the_session(app).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_logout_with_a_refresh_token() {
+    on_dynamodb(logout_with_a_refresh_token).await;
+}
+
+#[tokio::test]
+async fn dynamodb_logout_with_the_bearer_token() {
+    on_dynamodb(logout_with_the_bearer_token).await;
+}
+
+// No raced refresh over HTTP here: moto_server runs each transaction with a
+// private backup of the table that it restores when the transaction fails,
+// so a loser racing a winner can undo the winner's write. The store suite's
+// `store::dynamodb::concurrent_rotation_has_one_winner` covers the race.

@@ -1,9 +1,12 @@
 //! Fresh databases for the store suite: a SQLite file in a temporary
-//! directory, or a new PostgreSQL database that is dropped afterwards.
+//! directory, a new PostgreSQL database that is dropped afterwards, or a
+//! DynamoDB table on a `moto_server` of its own (sessions only).
 
 use std::future::Future;
 use std::panic::resume_unwind;
 
+use adapters::aws::AwsConnection;
+use adapters::dynamo::DynamoSessionStore;
 use adapters::sql::SqlStore;
 use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
@@ -77,6 +80,49 @@ where
         .await
         .unwrap_or_else(|e| panic!("cannot drop database {name}: {e}"));
     admin.close().await.ok();
+    finish(outcome);
+}
+
+/// Runs `scenario` against a new DynamoDB sessions table on a fresh
+/// `moto_server` (killed afterwards), with the users in a fresh SQLite
+/// database. Fails, never skips, without `moto_server`.
+pub async fn run_dynamodb<F, Fut>(scenario: F)
+where
+    F: FnOnce(SqlStore, DynamoSessionStore) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let moto = crate::media::MotoServer::start_serial();
+    let connection = AwsConnection {
+        region: "us-east-1".into(),
+        endpoint: Some(moto.endpoint()),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing-secret".to_owned().into()),
+    };
+    let table = format!("sessions-{}", uuid::Uuid::new_v4().simple());
+    let sessions = DynamoSessionStore::new(&connection, &table)
+        .await
+        .expect("build the DynamoDB client");
+    sessions
+        .ensure_table()
+        .await
+        .expect("create the sessions table");
+    // Creating it again finds it.
+    sessions
+        .ensure_table()
+        .await
+        .expect("find the sessions table");
+
+    let dir = TempDir::new().expect("create a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("users.db").display());
+    let users = SqlStore::connect(&url, MAX_CONNECTIONS)
+        .await
+        .expect("open the sqlite database");
+    users.migrate().await.expect("migrate the sqlite database");
+
+    let outcome = tokio::spawn(scenario(users.clone(), sessions)).await;
+    users.close().await;
+    drop(dir);
+    drop(moto);
     finish(outcome);
 }
 
