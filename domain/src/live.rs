@@ -60,6 +60,15 @@ pub enum LiveEvent {
     /// Something the user should know about, for the notification list.
     #[serde(rename = "notification")]
     Notification(Notification),
+    /// Notifications of the user were marked read (by one of their
+    /// sessions), so their other sessions agree: the cursors marked one by
+    /// one, or everything up to `through`, and how many are still unread.
+    #[serde(rename = "notification.read")]
+    NotificationsRead {
+        cursors: Vec<i64>,
+        through: Option<i64>,
+        unread: i64,
+    },
     /// Someone the user talks to came online or went offline (ephemeral).
     #[serde(rename = "presence")]
     Presence {
@@ -91,6 +100,7 @@ impl LiveEvent {
             LiveEvent::OrderUpdated { .. } => "order.updated",
             LiveEvent::OfferUpdated(_) => "offer.updated",
             LiveEvent::Notification(_) => "notification",
+            LiveEvent::NotificationsRead { .. } => "notification.read",
         }
     }
 }

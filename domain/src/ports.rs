@@ -518,6 +518,52 @@ pub trait EventLog: Send + Sync {
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
+/// One notification in a user's list: its cursor in the user's event log,
+/// what it says, when it came, and whether the user has read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotificationItem {
+    pub cursor: i64,
+    pub notification: crate::live::Notification,
+    pub created_at: DateTime<Utc>,
+    pub read: bool,
+}
+
+/// Read state of the notifications in each user's event log (the
+/// `notification` events): read one by one, or all up to a cursor. Each
+/// mark that changes something appends `notification.read` to the user's
+/// own log in the same transaction, so their other sessions agree.
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Up to `limit` of the user's notifications with a cursor below
+    /// `before` (or the newest), newest first.
+    async fn notifications(
+        &self,
+        user: UserId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<NotificationItem>, StoreError>;
+    /// How many of the user's notifications are unread.
+    async fn unread_notifications(&self, user: UserId) -> Result<i64, StoreError>;
+    /// Marks one notification read. `NotFound` unless `cursor` is one of the
+    /// user's notifications; `None` when it was read already (nothing is
+    /// written), else the number still unread and the stored event.
+    async fn mark_notification_read(
+        &self,
+        user: UserId,
+        cursor: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, Vec<StoredEvent>)>, StoreError>;
+    /// Marks every notification up to `through` read; the mark only moves
+    /// forward. Returns how many became read, the number still unread, and
+    /// the stored event (none when nothing became read).
+    async fn mark_all_notifications_read(
+        &self,
+        user: UserId,
+        through: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, i64, Vec<StoredEvent>), StoreError>;
+}
+
 /// A payment provider: collects an order's total and refunds it.
 ///
 /// Every call that creates something carries an idempotency key, so a

@@ -72,6 +72,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "gigs", description = "Gigs, their images and the category taxonomy"),
         (name = "search", description = "Gig search, suggestions and similar gigs"),
         (name = "conversations", description = "Chat: conversations, messages, read receipts, attachments, and the live event log"),
+        (name = "notifications", description = "The notification list and its read state"),
         (name = "offers", description = "Custom offers a seller sends in a conversation"),
         (name = "checkout", description = "Placing and paying orders"),
         (name = "orders", description = "The order lifecycle: requirements, delivery, revisions, extensions, cancellation, disputes, and each order's ledger"),
@@ -113,6 +114,7 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::gigs::router(max_upload_bytes))
         .merge(routes::search::router())
         .merge(routes::conversations::router(max_upload_bytes))
+        .merge(routes::notifications::router())
         .merge(routes::orders::router(max_upload_bytes))
         .merge(routes::payments::router())
         .merge(routes::reports::router())

@@ -1,6 +1,7 @@
 //! The relational store: one implementation of `AccountStore`,
-//! `SessionStore`, `GigStore`, `ChatStore`, `EventLog`, `OrderStore` and
-//! `ModerationStore` over SQLite (the embedded default) and PostgreSQL.
+//! `SessionStore`, `GigStore`, `ChatStore`, `EventLog`, `NotificationStore`,
+//! `OrderStore` and `ModerationStore` over SQLite (the embedded default) and
+//! PostgreSQL.
 //!
 //! Every query is written once. [`SqlStore`] wraps a pool of either backend and
 //! the private `on_pool!` macro expands the same query code for both pool
@@ -23,6 +24,9 @@
 //! - `moderation`: `ModerationStore` (the moderation queue, its feed
 //!   numbered without gaps, the append-only audit log, and the admins'
 //!   lists of users, gigs and orders).
+//! - `notifications`: `NotificationStore` (read state of the
+//!   `notification` events in each user's log, one by one or all up to a
+//!   cursor; each mark appends `notification.read` to the user's log).
 //! - `mail_outbox`: `MailOutbox` (mail stored before it is sent, claimed
 //!   under a lease by one conditional update, retried, given up on).
 //!
@@ -49,6 +53,7 @@ mod gig;
 mod live;
 mod mail_outbox;
 mod moderation;
+mod notifications;
 mod order;
 mod rows;
 mod session;

@@ -4,13 +4,15 @@
 //! scenarios live in `gigs`, chat and event log scenarios in `chat`, order,
 //! ledger and offer scenarios in `orders`, moderation queue, feed, audit log
 //! and admin list scenarios in `moderation`, mail outbox scenarios in
-//! `mail_outbox` (`store::mail_outbox::{sqlite,postgres}::*`).
+//! `mail_outbox` (`store::mail_outbox::{sqlite,postgres}::*`), notification
+//! read state in `notifications` (`store::notifications::{sqlite,postgres}::*`).
 
 mod chat;
 mod gigs;
 mod harness;
 mod mail_outbox;
 mod moderation;
+mod notifications;
 mod orders;
 
 use std::collections::HashSet;

@@ -262,6 +262,15 @@ pub fn event_data(event: &LiveEvent) -> serde_json::Value {
             serde_json::to_value(crate::routes::orders::offer_view(offer))
         }
         LiveEvent::Notification(notification) => serde_json::to_value(notification),
+        LiveEvent::NotificationsRead {
+            cursors,
+            through,
+            unread,
+        } => Ok(serde_json::json!({
+            "cursors": cursors,
+            "through": through,
+            "unread": unread,
+        })),
         // Acted on by the session itself, never sent.
         LiveEvent::SessionsEnded(_) => Ok(serde_json::Value::Null),
     };
@@ -456,7 +465,7 @@ fn parse_page_key(raw: &str) -> ApiResult<(DateTime<Utc>, ConversationId)> {
     Ok((at, id.parse().map_err(|_| invalid())?))
 }
 
-fn bounded(field: &str, value: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
+pub(crate) fn bounded(field: &str, value: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
     match value {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),

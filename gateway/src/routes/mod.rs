@@ -5,6 +5,7 @@ pub mod auth;
 pub mod conversations;
 pub mod gigs;
 pub mod me;
+pub mod notifications;
 pub mod ops;
 pub mod orders;
 pub mod payments;

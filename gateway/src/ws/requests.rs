@@ -1,7 +1,8 @@
 //! Carrying out the socket's requests. Each request that needs I/O becomes a
 //! future the session polls alongside its socket, so a slow request never
 //! holds up events or other requests. The work itself is shared with REST
-//! (`routes::conversations`, `routes::orders`, `routes::search`).
+//! (`routes::conversations`, `routes::notifications`, `routes::orders`,
+//! `routes::search`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::conversations::{
     self, HistoryParams, ListParams, OpenRequest, ReadRequest, SendRequest,
 };
+use crate::routes::notifications::{self, NotificationParams, ReadAllRequest};
 use crate::routes::orders::{
     self, ActionRequest, CheckoutRequest, OfferRequest, OrderListParams, PayRequest,
 };
@@ -50,6 +52,10 @@ pub const KINDS: &[&str] = &[
     "order.pay",
     "order.act",
     "report.file",
+    "notification.list",
+    "notification.unread",
+    "notification.read",
+    "notification.read_all",
 ];
 
 /// Starts carrying out a request of one of the [`KINDS`] for `user`.
@@ -191,8 +197,30 @@ async fn carry_out(state: &AppState, user: UserId, kind: &str, data: Value) -> A
                 .ok_or_else(|| crate::error::ApiError::unauthorized("the account is gone"))?;
             json(&crate::admin::sources::file_report(state, &reporter, request).await?)
         }
+        "notification.list" => {
+            let params: NotificationParams = frames::data(kind, data)?;
+            json(&notifications::list(state, user, params).await?)
+        }
+        "notification.unread" => {
+            let _: Empty = frames::data(kind, data)?;
+            json(&notifications::unread(state, user).await?)
+        }
+        "notification.read" => {
+            let request: NotificationRef = frames::data(kind, data)?;
+            json(&notifications::mark_read(state, user, request.cursor).await?)
+        }
+        "notification.read_all" => {
+            let request: ReadAllRequest = frames::data(kind, data)?;
+            json(&notifications::mark_all_read(state, user, request).await?)
+        }
         _ => Err(unknown(kind)),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationRef {
+    cursor: i64,
 }
 
 #[derive(serde::Deserialize)]

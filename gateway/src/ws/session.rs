@@ -415,6 +415,18 @@ impl Session {
                     .await;
             }
         };
+        let notifications_unread =
+            match domain::ports::NotificationStore::unread_notifications(&self.state.store, user)
+                .await
+            {
+                Ok(unread) => unread,
+                Err(error) => {
+                    bus.unsubscribe(user, subscription);
+                    return self
+                        .write(frames::reply(&request.id, Err(error.into())))
+                        .await;
+                }
+            };
         self.authed = Some(Authed {
             user,
             session_id: auth.session_id,
@@ -434,6 +446,7 @@ impl Session {
             "user_id": user,
             "cursor": head,
             "unread": unread,
+            "notifications_unread": notifications_unread,
             "heartbeat_secs": realtime.heartbeat_secs,
             "token_expires_at": expires_at,
             "limits": {

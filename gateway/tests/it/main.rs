@@ -42,6 +42,8 @@
 //!   append-only audit log, lists and live statistics.
 //! - `mail_outbox`: a verification mail queued while SMTP is down survives
 //!   a restart and arrives once (a real `aiosmtpd`).
+//! - `notifications`: the notification list and its read state, shared
+//!   live by every session of the user.
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -60,6 +62,7 @@ mod load_users;
 mod login;
 mod mail_outbox;
 mod media;
+mod notifications;
 mod ops;
 mod order_timers;
 mod orders;
