@@ -557,6 +557,8 @@ pub struct ItemChange {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ItemFilter {
     pub status: Option<ItemStatus>,
+    /// Only items not yet resolved (open or claimed).
+    pub unresolved: bool,
     pub kind: Option<ItemKind>,
     pub target_type: Option<String>,
     pub target_id: Option<uuid::Uuid>,

@@ -286,6 +286,9 @@ impl ModerationStore for SqlStore {
             if let Some(status) = filter.status {
                 query.push(" AND status = ").push_bind(status.as_str());
             }
+            if filter.unresolved {
+                query.push(" AND status <> 'resolved'");
+            }
             if let Some(kind) = filter.kind {
                 query.push(" AND kind = ").push_bind(kind.as_str());
             }

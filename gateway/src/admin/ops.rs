@@ -17,7 +17,7 @@ use domain::live::{EndedSessions, LiveEvent, Notification};
 use domain::mail::AccountMail;
 use domain::moderation::{
     parse_reason, AccountState, ActionRecord, AdminAction, AuditEntry, AuditFilter, ClaimError,
-    FeedEvent, FeedRecord, GigFilter, Item, ItemChange, ItemFilter, ItemKind, ItemStatus, NewAudit,
+    FeedEvent, FeedRecord, GigFilter, Item, ItemChange, ItemFilter, ItemKind, NewAudit,
     OrderFilter, Target, UserFilter,
 };
 use domain::order::{OrderCommand, OrderStatus, Resolution};
@@ -339,23 +339,19 @@ pub async fn items(state: &AppState, query: ItemQuery) -> ApiResult<ItemPage> {
             ));
         }
     }
-    let unresolved = match query.status.as_deref() {
-        Some("unresolved") => true,
+    match query.status.as_deref() {
+        Some("unresolved") => filter.unresolved = true,
         other => {
             filter.status = parse_opt(
                 "status",
                 other,
                 "must be open, claimed, resolved or unresolved",
             )?;
-            false
         }
-    };
-    let mut items = state.feed.store().items(&filter).await?;
+    }
+    let items = state.feed.store().items(&filter).await?;
     let full = items.len() == filter.limit as usize;
     let next = full.then(|| items.last().map(|i| i.id.as_uuid())).flatten();
-    if unresolved {
-        items.retain(|i| i.status != ItemStatus::Resolved);
-    }
     Ok(ItemPage { items, next })
 }
 

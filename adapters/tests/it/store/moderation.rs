@@ -462,7 +462,24 @@ pub(super) async fn update_item_checks_the_version(store: SqlStore) -> Result {
                 ..ItemFilter::default()
             })
             .await?,
-        [released]
+        std::slice::from_ref(&released)
+    );
+    // Unresolved: open or claimed, filtered by the store.
+    let unresolved = ItemFilter {
+        unresolved: true,
+        ..ItemFilter::default()
+    };
+    assert_eq!(
+        store.items(&unresolved).await?,
+        std::slice::from_ref(&released)
+    );
+    let resolved = released.resolve(admin.id, "dismissed", t0() + secs(5))?;
+    store
+        .update_item(&change(&resolved, 3, FeedEvent::ItemResolved))
+        .await?;
+    ensure!(
+        store.items(&unresolved).await?.is_empty(),
+        "resolved items are not unresolved"
     );
     Ok(())
 }
