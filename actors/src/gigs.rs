@@ -13,7 +13,7 @@ use ractor::{Actor, ActorRef, RpcReplyPort};
 use search::SearchTier;
 
 use crate::gig_shard::{GigShard, GigShardArgs, GigShardMsg, GigShardSnapshot, GigWriteError};
-use crate::indexer::{IndexError, IndexerArgs, IndexerMsg, SearchIndexer};
+use crate::indexer::{IndexError, IndexerArgs, IndexerExtras, IndexerMsg, SearchIndexer};
 
 pub struct GigActorsConfig {
     pub shards: u32,
@@ -57,6 +57,7 @@ impl GigActors {
         accounts: Arc<dyn AccountStore>,
         media: Arc<dyn MediaStore>,
         search: Arc<SearchTier>,
+        extras: IndexerExtras,
     ) -> Result<Self, StartError> {
         let spawn_error = |e: ractor::SpawnErr| StartError::Spawn(e.to_string());
         let (indexer, _) = Actor::spawn(
@@ -66,6 +67,7 @@ impl GigActors {
                 gigs: gigs.clone(),
                 accounts,
                 search,
+                extras,
                 poll: config.outbox_poll,
                 batch: config.outbox_batch,
             },

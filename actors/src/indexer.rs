@@ -10,9 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use domain::gig::{Gig, Taxonomy};
 use domain::ids::{GigId, UserId};
 use domain::ports::{AccountStore, GigStore, StoreError};
+use domain::review::{RatingSummary, SellerLevel as Level};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use search::{GigDocument, SearchBackend as _, SearchError, SearchTier, SellerLevel};
 
@@ -46,10 +48,56 @@ pub enum IndexError {
     Stopped,
 }
 
+/// What a gig's document takes from outside the gig: the gig's rating and
+/// its seller's level.
+#[async_trait]
+pub trait GigSignals: Send + Sync {
+    async fn gig_rating(&self, gig: GigId) -> Result<RatingSummary, StoreError>;
+    async fn seller_level(&self, seller: UserId) -> Result<Level, StoreError>;
+}
+
+/// No reviews and every seller new.
+pub struct NoSignals;
+
+#[async_trait]
+impl GigSignals for NoSignals {
+    async fn gig_rating(&self, _gig: GigId) -> Result<RatingSummary, StoreError> {
+        Ok(RatingSummary::default())
+    }
+
+    async fn seller_level(&self, _seller: UserId) -> Result<Level, StoreError> {
+        Ok(Level::New)
+    }
+}
+
+/// Hears of the documents the search tier accepted, right after it did.
+/// Must not block: hand the work to an actor or a task.
+pub trait IndexListener: Send + Sync {
+    fn indexed(&self, documents: &[GigDocument]);
+}
+
+/// What the indexer reads besides gigs and accounts, and who hears of what
+/// it indexed.
+#[derive(Clone)]
+pub struct IndexerExtras {
+    pub signals: Arc<dyn GigSignals>,
+    pub listener: Option<Arc<dyn IndexListener>>,
+}
+
+impl Default for IndexerExtras {
+    fn default() -> Self {
+        Self {
+            signals: Arc::new(NoSignals),
+            listener: None,
+        }
+    }
+}
+
 pub struct IndexerArgs {
     pub gigs: Arc<dyn GigStore>,
     pub accounts: Arc<dyn AccountStore>,
     pub search: Arc<SearchTier>,
+    pub extras: IndexerExtras,
     /// How often the outbox is polled even without kicks.
     pub poll: Duration,
     pub batch: u32,
@@ -67,6 +115,7 @@ pub struct SearchIndexer;
 struct SellerInfo {
     username: String,
     name: String,
+    level: SellerLevel,
 }
 
 impl IndexerState {
@@ -87,9 +136,11 @@ impl IndexerState {
                     .clone()
                     .or_else(|| profile.map(|p| p.profile.full_name))
                     .unwrap_or_else(|| user.username.to_string());
+                let level = self.args.extras.signals.seller_level(id).await?;
                 Some(Arc::new(SellerInfo {
                     username: user.username.to_string(),
                     name,
+                    level: search_level(level),
                 }))
             }
             None => None,
@@ -110,10 +161,13 @@ impl IndexerState {
                 _ => None,
             };
             let document = match public {
-                Some(gig) => self
-                    .seller(&mut sellers, gig.seller_id)
-                    .await?
-                    .map(|seller| document(&gig, &self.taxonomy, &seller)),
+                Some(gig) => match self.seller(&mut sellers, gig.seller_id).await? {
+                    Some(seller) => {
+                        let rating = self.args.extras.signals.gig_rating(gig.id).await?;
+                        Some(document(&gig, &self.taxonomy, &seller, &rating))
+                    }
+                    None => None,
+                },
                 None => None,
             };
             match document {
@@ -123,6 +177,9 @@ impl IndexerState {
         }
         if !upserts.is_empty() {
             self.args.search.upsert(&upserts).await?;
+            if let Some(listener) = &self.args.extras.listener {
+                listener.indexed(&upserts);
+            }
         }
         if !deletes.is_empty() {
             self.args.search.delete(&deletes).await?;
@@ -182,8 +239,22 @@ impl IndexerState {
     }
 }
 
+fn search_level(level: Level) -> SellerLevel {
+    match level {
+        Level::New => SellerLevel::New,
+        Level::Level1 => SellerLevel::Level1,
+        Level::Level2 => SellerLevel::Level2,
+        Level::TopRated => SellerLevel::TopRated,
+    }
+}
+
 /// The search document of a public gig.
-fn document(gig: &Gig, taxonomy: &Taxonomy, seller: &SellerInfo) -> GigDocument {
+fn document(
+    gig: &Gig,
+    taxonomy: &Taxonomy,
+    seller: &SellerInfo,
+    rating: &RatingSummary,
+) -> GigDocument {
     let (price_min, price_max) = gig.price_range();
     let content = &gig.content;
     let category = taxonomy.category(&content.category);
@@ -200,12 +271,12 @@ fn document(gig: &Gig, taxonomy: &Taxonomy, seller: &SellerInfo) -> GigDocument 
         seller_id: gig.seller_id.as_uuid(),
         seller_username: seller.username.clone(),
         seller_name: seller.name.clone(),
-        seller_level: SellerLevel::New,
+        seller_level: seller.level,
         price_min,
         price_max,
         delivery_days_min: gig.fastest_delivery_days(),
-        rating_avg: 0.0,
-        rating_count: 0,
+        rating_avg: rating.average(),
+        rating_count: rating.count,
         image_url: gig.media.first().map(|m| format!("/media/{}", m.key)),
         created_at: gig.created_at,
     }

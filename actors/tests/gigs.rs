@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actors::gig_shard::GigWriteError;
 use actors::gigs::{GigActors, GigActorsConfig};
+use actors::indexer::IndexerExtras;
 use adapters::media::LocalMediaStore;
 use adapters::sql::SqlStore;
 use chrono::{TimeZone, Utc};
@@ -57,6 +58,7 @@ async fn fixture() -> Fixture {
         Arc::new(store.clone()),
         media,
         search.clone(),
+        IndexerExtras::default(),
     )
     .await
     .unwrap();

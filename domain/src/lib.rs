@@ -19,6 +19,7 @@
 //! - [`offer`]: custom offers a seller sends in a conversation.
 //! - [`order`]: orders and the rule for every change to one.
 //! - [`ledger`]: fees, and the double-entry record of every movement of money.
+//! - [`review`]: reviews both ways after an order, ratings and seller levels.
 //! - [`moderation`]: the moderation queue, reports, claims and the audit log.
 //! - [`flag`]: the automatic checks on chat messages.
 //! - [`mail`]: the account e-mails the marketplace sends.
@@ -41,5 +42,6 @@ pub mod offer;
 pub mod order;
 pub mod payment;
 pub mod ports;
+pub mod review;
 pub mod seller;
 pub mod validation;

@@ -27,6 +27,9 @@ use crate::order::{Order, OrderStatus, Side};
 use crate::payment::{
     NewIntent, PaymentError, PaymentEvent, PaymentIntent, ProviderRefund, RefundStatus,
 };
+use crate::review::{
+    RatingSubject, RatingSummary, Review, ReviewCursor, ReviewReply, SellerLevel, SellerRecord,
+};
 use crate::seller::SellerProfile;
 
 /// Why a store operation failed.
@@ -814,4 +817,75 @@ pub trait ModerationStore: Send + Sync {
     async fn orders(&self, filter: &ModerationOrderFilter) -> Result<Vec<Order>, StoreError>;
     /// Totals since `day_start`, and what is open now.
     async fn totals(&self, day_start: DateTime<Utc>) -> Result<Totals, StoreError>;
+}
+
+/// Reviews of completed orders, one per side, hidden until both sides have
+/// written theirs or the window closes (see [`crate::review`]).
+///
+/// Implemented on SQL and on DynamoDB; both pass the same suite.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    /// Stores `review` (unpublished). `Conflict("review")` when this side
+    /// already reviewed the order, whoever wins a race. When the other side's
+    /// review is stored, both are published at `now` in the same write.
+    /// Returns the reviews this made visible (none, or both).
+    async fn submit(&self, review: &Review, now: DateTime<Utc>) -> Result<Vec<Review>, StoreError>;
+    /// Both sides' reviews of an order, published or not.
+    async fn reviews_of_order(&self, order: OrderId) -> Result<Vec<Review>, StoreError>;
+    /// Publishes up to `limit` hidden reviews whose window closed at or
+    /// before `now`, and returns them.
+    async fn publish_due(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Review>, StoreError>;
+    /// When the earliest hidden review's window closes.
+    async fn next_window_close(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Adds the seller's reply to the buyer's published review of `order`.
+    /// `NotFound` when there is no published buyer review;
+    /// `Conflict("reply")` when it has a reply already.
+    async fn reply(&self, order: OrderId, reply: &ReviewReply) -> Result<Review, StoreError>;
+    /// Published reviews counting towards `subject`, newest published
+    /// first, after `before`.
+    async fn reviews(
+        &self,
+        subject: RatingSubject,
+        before: Option<ReviewCursor>,
+        limit: u32,
+    ) -> Result<Vec<Review>, StoreError>;
+    /// The rating of `subject` over its published reviews.
+    async fn rating(&self, subject: RatingSubject) -> Result<RatingSummary, StoreError>;
+}
+
+/// Each seller's level, recomputed on a schedule from their record.
+#[async_trait]
+pub trait SellerLevelStore: Send + Sync {
+    /// Users with a seller profile, by id, after `after`.
+    async fn sellers_after(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError>;
+    /// The seller's record from their orders, chats and profile at `now`;
+    /// the rating is left empty (reviews may live in another store).
+    async fn seller_record(
+        &self,
+        seller: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<SellerRecord, StoreError>;
+    /// Stores the seller's level and record; returns the level stored
+    /// before, if any.
+    async fn set_level(
+        &self,
+        seller: UserId,
+        level: SellerLevel,
+        record: &SellerRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SellerLevel>, StoreError>;
+    /// The stored level, record and when it was computed.
+    async fn level(&self, seller: UserId) -> Result<Option<StoredLevel>, StoreError>;
+}
+
+/// A seller's level as last computed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredLevel {
+    pub level: SellerLevel,
+    pub record: SellerRecord,
+    pub computed_at: DateTime<Utc>,
 }

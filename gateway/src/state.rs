@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actors::chat::{ChatConfig, ChatService};
 use actors::gigs::{GigActors, GigActorsConfig};
+use actors::indexer::IndexerExtras;
 use actors::live::LiveEvents;
 use actors::mail::{MailConfig, MailQueue};
 use actors::moderation::AdminFeed;
@@ -185,6 +186,7 @@ impl AppState {
             accounts.clone(),
             media.clone(),
             search.tier.clone(),
+            IndexerExtras::default(),
         )
         .await?;
         if search.needs_rebuild {
