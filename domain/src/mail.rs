@@ -4,6 +4,57 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// What an e-mail is about, for the user's e-mail preferences. Essential
+/// mail (the account's security, moderation) is always sent; the rest can be
+/// turned off per category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailCategory {
+    /// Verification, password reset, password changed.
+    Account,
+    /// Suspension, reinstatement, warnings, removed gigs.
+    Moderation,
+    /// Every order transition.
+    Orders,
+    /// Custom offers received, accepted, declined, withdrawn, expired.
+    Offers,
+    /// Reviews received and reminders to review.
+    Reviews,
+    /// The daily digest of new gigs matching saved searches.
+    SavedSearches,
+}
+
+impl MailCategory {
+    pub const ALL: [MailCategory; 6] = [
+        MailCategory::Account,
+        MailCategory::Moderation,
+        MailCategory::Orders,
+        MailCategory::Offers,
+        MailCategory::Reviews,
+        MailCategory::SavedSearches,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailCategory::Account => "account",
+            MailCategory::Moderation => "moderation",
+            MailCategory::Orders => "orders",
+            MailCategory::Offers => "offers",
+            MailCategory::Reviews => "reviews",
+            MailCategory::SavedSearches => "saved_searches",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Sent whatever the user's preferences say.
+    pub fn is_essential(self) -> bool {
+        matches!(self, MailCategory::Account | MailCategory::Moderation)
+    }
+}
+
 /// An account e-mail, with what its templates need.
 ///
 /// Stored as JSON in the mail outbox until it is sent, tagged by `kind`
