@@ -24,6 +24,8 @@
 //!   worker that sends, retries with backoff and gives up.
 //! - [`chat`]: starting the conversation shards, and the chat handle the
 //!   gateway calls.
+//! - [`saved`]: saved-search alerts for newly published gigs (fed by the
+//!   indexer) and the daily digest e-mail.
 
 pub mod chat;
 pub mod conversation;
@@ -37,3 +39,5 @@ pub mod moderation;
 pub mod notices;
 pub mod order;
 pub mod orders;
+pub mod reviews;
+pub mod saved;

@@ -13,6 +13,13 @@
 //! a restart goes out at once; a lease that ran out (a worker that died
 //! mid-send) makes its mail due again, and the poll picks it up.
 //!
+//! E-mail preferences are honoured once, when a mail is sent: a mail
+//! queued for a user ([`Recipient`]) whose optional category that user
+//! turned off is settled as skipped (`MailOutbox::mark_skipped`) instead
+//! of sent; every other optional mail to a user goes out with the
+//! link that turns its category off (`UnsubscribeLinks`), made here and
+//! not stored, so queued rows stay small. Essential mail is always sent.
+//!
 //! Delivery is at least once, not exactly once: a crash (or a lost store
 //! write) after the SMTP server accepted a message and before it is marked
 //! sent sends it again when the lease runs out. Every attempt carries the
@@ -26,9 +33,12 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use domain::account::Email;
+use domain::account::{Email, User};
+use domain::ids::UserId;
 use domain::mail::AccountMail;
-use domain::ports::{Clock, MailOutbox, Mailer, QueuedMail, StoreError};
+use domain::ports::{
+    Clock, EmailPreferences, MailOutbox, Mailer, QueuedMail, StoreError, UnsubscribeLinks,
+};
 use tokio::sync::Notify;
 
 /// How the worker paces itself.
@@ -79,12 +89,54 @@ fn jitter() -> f64 {
     bits as f64 / 65536.0
 }
 
+/// What the worker needs to honour each user's e-mail preferences.
+#[derive(Clone)]
+pub struct Preferences {
+    pub store: Arc<dyn EmailPreferences>,
+    /// Makes the unsubscribe link of each optional mail.
+    pub links: Arc<dyn UnsubscribeLinks>,
+}
+
+/// Who a mail is for: an address, and the account whose e-mail
+/// preferences apply, when there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub user: Option<UserId>,
+    pub email: Email,
+}
+
+/// An address alone: the mail is sent as it is.
+impl From<Email> for Recipient {
+    fn from(email: Email) -> Self {
+        Self { user: None, email }
+    }
+}
+
+/// An account: its address, and its preferences decide.
+impl From<&User> for Recipient {
+    fn from(user: &User) -> Self {
+        Self {
+            user: Some(user.id),
+            email: user.email.clone(),
+        }
+    }
+}
+
 struct Inner {
     outbox: Arc<dyn MailOutbox>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     config: MailConfig,
+    /// `None`: every mail is sent as it is, none with an unsubscribe link.
+    preferences: Option<Preferences>,
     wake: Arc<Notify>,
+}
+
+/// What became of one leased mail.
+enum Outcome {
+    Sent,
+    /// Its recipient turned its category off.
+    Skipped,
 }
 
 /// The handle: enqueues mail and wakes the worker. Cloning is cheap.
@@ -94,12 +146,34 @@ pub struct MailQueue {
 }
 
 impl MailQueue {
-    /// Starts the worker, which first sends whatever is due.
+    /// Starts the worker, which first sends whatever is due, every mail
+    /// as it is (no preferences, no unsubscribe links).
     pub fn start(
         config: MailConfig,
         outbox: Arc<dyn MailOutbox>,
         mailer: Arc<dyn Mailer>,
         clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::spawn(config, outbox, mailer, clock, None)
+    }
+
+    /// [`MailQueue::start`], honouring each recipient's e-mail preferences.
+    pub fn start_with_preferences(
+        config: MailConfig,
+        outbox: Arc<dyn MailOutbox>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        preferences: Preferences,
+    ) -> Self {
+        Self::spawn(config, outbox, mailer, clock, Some(preferences))
+    }
+
+    fn spawn(
+        config: MailConfig,
+        outbox: Arc<dyn MailOutbox>,
+        mailer: Arc<dyn Mailer>,
+        clock: Arc<dyn Clock>,
+        preferences: Option<Preferences>,
     ) -> Self {
         let queue = Self {
             inner: Arc::new(Inner {
@@ -107,6 +181,7 @@ impl MailQueue {
                 mailer,
                 clock,
                 config,
+                preferences,
                 wake: Arc::new(Notify::new()),
             }),
         };
@@ -120,14 +195,26 @@ impl MailQueue {
 
     /// Stores the mail (durably, before returning) under `key` and wakes
     /// the worker. `Ok(false)`: the key was enqueued before, nothing
-    /// written.
+    /// written. Mail to an account (`&User`) follows its preferences.
     pub async fn enqueue(
         &self,
         key: String,
-        to: Email,
+        to: impl Into<Recipient>,
         mail: AccountMail,
     ) -> Result<bool, StoreError> {
-        let queued = QueuedMail::new(key, to, mail, self.inner.clock.now());
+        let Recipient { user, email } = to.into();
+        if user.is_none() && !mail.category().is_essential() {
+            // Sent all the same, but the user cannot turn it off.
+            tracing::warn!(
+                key = %key,
+                kind = mail.kind(),
+                "optional mail queued without its recipient's account: their e-mail preferences cannot apply"
+            );
+        }
+        let mut queued = QueuedMail::new(key, email, mail, self.inner.clock.now());
+        if let Some(user) = user {
+            queued = queued.for_user(user);
+        }
         let written = self.inner.outbox.enqueue(&queued).await?;
         if written {
             tracing::debug!(mail_id = %queued.id, key = %queued.key, kind = queued.mail.kind(), "mail queued");
@@ -165,17 +252,24 @@ impl MailQueue {
         Ok(wait.min(poll))
     }
 
-    /// Sends one leased mail and records the outcome.
+    /// Sends one leased mail, unless its recipient turned its category
+    /// off, and records the outcome.
     async fn deliver(&self, mail: QueuedMail) {
         let inner = &self.inner;
         let config = &inner.config;
-        let outcome = inner
-            .mailer
-            .send_with_id(mail.id, &mail.to, &mail.mail)
-            .await;
+        let outcome = self.send(&mail).await;
         let now = inner.clock.now();
         let recorded = match outcome {
-            Ok(()) => inner.outbox.mark_sent(mail.id, now).await,
+            Ok(Outcome::Sent) => inner.outbox.mark_sent(mail.id, now).await,
+            Ok(Outcome::Skipped) => {
+                tracing::info!(
+                    mail_id = %mail.id,
+                    kind = mail.mail.kind(),
+                    category = mail.mail.category().as_str(),
+                    "mail not sent: its recipient turned its category off"
+                );
+                inner.outbox.mark_skipped(mail.id).await
+            }
             Err(error) if mail.attempts >= config.max_attempts => {
                 tracing::error!(
                     mail_id = %mail.id,
@@ -185,7 +279,7 @@ impl MailQueue {
                     %error,
                     "giving up on a mail"
                 );
-                inner.outbox.mark_dead(mail.id, &error.to_string()).await
+                inner.outbox.mark_dead(mail.id, &error).await
             }
             Err(error) => {
                 let wait = backoff(mail.attempts, config.retry_base, config.retry_max, jitter());
@@ -199,7 +293,7 @@ impl MailQueue {
                 );
                 inner
                     .outbox
-                    .mark_failed(mail.id, &error.to_string(), now + to_delta(wait))
+                    .mark_failed(mail.id, &error, now + to_delta(wait))
                     .await
             }
         };
@@ -207,6 +301,36 @@ impl MailQueue {
             // The lease runs out and the mail is tried again: at least once.
             tracing::warn!(mail_id = %mail.id, %error, "recording a mail's outcome failed");
         }
+    }
+
+    /// Reads the recipient's preference for optional mail (a failure to
+    /// read it fails the attempt, like a failed send: the mail is never
+    /// sent unchecked) and sends the mail with its unsubscribe link.
+    async fn send(&self, mail: &QueuedMail) -> Result<Outcome, String> {
+        let inner = &self.inner;
+        let category = mail.mail.category();
+        let mut unsubscribe = None;
+        if let (Some(preferences), Some(user)) = (&inner.preferences, mail.user_id) {
+            if !category.is_essential() {
+                let enabled = preferences
+                    .store
+                    .mail_enabled(user, category)
+                    .await
+                    .map_err(|e| {
+                        format!("reading the recipient's e-mail preferences failed: {e}")
+                    })?;
+                if !enabled {
+                    return Ok(Outcome::Skipped);
+                }
+                unsubscribe = Some(preferences.links.unsubscribe_link(user, category));
+            }
+        }
+        inner
+            .mailer
+            .send_with_id(mail.id, &mail.to, &mail.mail, unsubscribe.as_deref())
+            .await
+            .map(|()| Outcome::Sent)
+            .map_err(|e| e.to_string())
     }
 }
 

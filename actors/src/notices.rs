@@ -3,8 +3,12 @@
 
 use domain::ids::UserId;
 use domain::live::Notification;
+use domain::mail::AccountMail;
 use domain::offer::{Offer, OfferStatus};
 use domain::order::{Order, OrderChange, Side};
+use domain::ports::AccountStore;
+
+use crate::mail::MailQueue;
 
 /// One notification for one user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,4 +251,201 @@ pub fn offer_notices(offer: &Offer) -> Vec<Notice> {
             gig_id: None,
         },
     }]
+}
+
+/// Queues the e-mail of a notice, keyed by `source` (what caused it), the
+/// notice's kind and the user, so handling the same cause twice queues the
+/// mail once. Returns whether it was new (false also when the user cannot
+/// be mailed: unknown, deleted or suspended). Failures are logged: the
+/// change the notice is about is stored already.
+pub async fn mail_notice(
+    accounts: &dyn AccountStore,
+    mail: &MailQueue,
+    base: &str,
+    notice: &Notice,
+    source: &str,
+) -> bool {
+    let user = match accounts.user_by_id(notice.user).await {
+        Ok(Some(user)) if user.can_sign_in() => user,
+        Ok(_) => return false,
+        Err(error) => {
+            tracing::warn!(%error, "reading a user to e-mail failed");
+            return false;
+        }
+    };
+    let n = &notice.notification;
+    let base = base.trim_end_matches('/');
+    let (link, action) = match (n.order_id, n.conversation_id) {
+        (Some(order), _) => (format!("{base}/orders/{order}"), "View the order"),
+        (None, Some(conversation)) => (
+            format!("{base}/conversations/{conversation}"),
+            "Open the conversation",
+        ),
+        (None, None) => (base.to_owned(), "Open Marketplace"),
+    };
+    let key = format!("notice:{source}:{}:{}", n.kind, user.id);
+    let queued = AccountMail::Notice {
+        username: user.username.as_str().to_owned(),
+        kind: n.kind.clone(),
+        subject: n.title.clone(),
+        body: n.body.clone(),
+        action: action.to_owned(),
+        link,
+    };
+    match mail.enqueue(key, &user, queued).await {
+        Ok(new) => new,
+        Err(error) => {
+            tracing::error!(%error, kind = %n.kind, user_id = %user.id, "queueing a notice e-mail failed");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod coverage_tests {
+    //! Every order change and offer event someone should hear of tells
+    //! them; the e-mail (`OrderService::mail`) goes out for each notice.
+
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use domain::ids::ConversationId;
+    use domain::mail::MailCategory;
+    use domain::money::{Currency, Money};
+    use domain::offer::OfferTerms;
+    use domain::order::{place, OrderTerms};
+
+    use super::*;
+
+    /// Every change; a new variant fails to compile here until it is
+    /// listed (and its notices thought about).
+    fn every_change() -> Vec<OrderChange> {
+        use OrderChange::*;
+        let all = vec![
+            Placed,
+            Paid,
+            PaymentFailed,
+            RequirementsSubmitted,
+            Delivered,
+            RevisionRequested,
+            ExtensionRequested,
+            ExtensionApproved,
+            ExtensionRejected,
+            CancellationRequested,
+            CancellationDeclined,
+            Cancelled,
+            Late,
+            Completed,
+            Disputed,
+            DisputeResolved,
+            Cleared,
+        ];
+        for change in &all {
+            match change {
+                Placed
+                | Paid
+                | PaymentFailed
+                | RequirementsSubmitted
+                | Delivered
+                | RevisionRequested
+                | ExtensionRequested
+                | ExtensionApproved
+                | ExtensionRejected
+                | CancellationRequested
+                | CancellationDeclined
+                | Cancelled
+                | Late
+                | Completed
+                | Disputed
+                | DisputeResolved
+                | Cleared => {}
+            }
+        }
+        all
+    }
+
+    fn usd(amount_minor: i64) -> Money {
+        Money {
+            amount_minor,
+            currency: Currency::MARKETPLACE,
+        }
+    }
+
+    #[test]
+    fn every_order_change_but_placing_tells_a_party() {
+        let now = Utc.with_ymd_and_hms(2030, 1, 2, 12, 0, 0).unwrap();
+        let (buyer, seller) = (UserId::new(), UserId::new());
+        let order = place(
+            buyer,
+            seller,
+            Some(ConversationId::new()),
+            OrderTerms {
+                title: "A logo".into(),
+                description: "A round logo".into(),
+                gig_id: None,
+                package: None,
+                offer_id: None,
+                delivery_days: 3,
+                revisions: 2,
+            },
+            usd(2500),
+            now,
+        );
+        for change in every_change() {
+            let told = notices(&order, change);
+            if change == OrderChange::Placed {
+                // Not news until it is paid.
+                assert!(told.is_empty());
+                continue;
+            }
+            assert!(!told.is_empty(), "{change:?} tells nobody");
+            for notice in told {
+                let n = &notice.notification;
+                assert!(order.parties().contains(&notice.user), "{change:?}");
+                assert_eq!(n.kind, format!("order.{}", change.as_str()));
+                assert_eq!(MailCategory::of_event(&n.kind), MailCategory::Orders);
+                assert!(!n.title.is_empty() && !n.body.is_empty(), "{change:?}");
+                assert_eq!(n.order_id, Some(order.id));
+            }
+        }
+    }
+
+    #[test]
+    fn every_offer_event_tells_the_other_party() {
+        let now = Utc.with_ymd_and_hms(2030, 1, 2, 12, 0, 0).unwrap();
+        let (buyer, seller) = (UserId::new(), UserId::new());
+        let pending = Offer::new(
+            ConversationId::new(),
+            seller,
+            buyer,
+            OfferTerms {
+                gig_id: None,
+                title: "A logo".into(),
+                description: "Three concepts".into(),
+                price: usd(9000),
+                delivery_days: 5,
+                revisions: 2,
+                expires_in: TimeDelta::days(7),
+            },
+            now,
+        );
+        for (status, to, kind) in [
+            (OfferStatus::Pending, buyer, "offer.received"),
+            (OfferStatus::Accepted, seller, "offer.accepted"),
+            (OfferStatus::Declined, seller, "offer.declined"),
+            (OfferStatus::Expired, seller, "offer.expired"),
+            (OfferStatus::Withdrawn, buyer, "offer.withdrawn"),
+        ] {
+            let offer = Offer {
+                status,
+                ..pending.clone()
+            };
+            let told = offer_notices(&offer);
+            assert_eq!(told.len(), 1, "{status:?}");
+            assert_eq!(told[0].user, to, "{status:?}");
+            let n = &told[0].notification;
+            assert_eq!(n.kind, kind);
+            assert_eq!(MailCategory::of_event(&n.kind), MailCategory::Offers);
+            assert_eq!(n.offer_id, Some(offer.id));
+            assert_eq!(n.conversation_id, Some(offer.conversation_id));
+        }
+    }
 }

@@ -23,7 +23,6 @@ use domain::gig::PackageTier;
 use domain::ids::{ConversationId, OfferId, OrderId, UserId, WithdrawalId};
 use domain::ledger::{check_withdrawal, Balance, Transaction, Withdrawal};
 use domain::live::LiveEvent;
-use domain::mail::AccountMail;
 use domain::money::Money;
 use domain::offer::{self, Offer, OfferCommand, OfferError, OfferInput};
 use domain::order::{place, Order, OrderChange, OrderCommand, OrderPolicy, OrderTerms, Side};
@@ -44,7 +43,7 @@ use crate::gigs::StartError;
 use crate::live::LiveEvents;
 use crate::mail::MailQueue;
 use crate::moderation::AdminFeed;
-use crate::notices::{notices, offer_notices, Notice};
+use crate::notices::{mail_notice, notices, offer_notices, Notice};
 use crate::order::{
     Acted, Caller, CheckoutError, OrderArgs, OrderFailure, OrderMsg, OrderShard, OrderShardMsg,
 };
@@ -756,38 +755,16 @@ impl OrderService {
     /// so a change processed twice queues each mail once. The change is
     /// stored already: a failure here is logged, not returned.
     async fn mail(&self, notices: Vec<Notice>, source: String) {
-        let accounts = &self.inner.deps.accounts;
-        let base = &self.inner.public_url;
-        for notice in notices {
-            let user = match accounts.user_by_id(notice.user).await {
-                Ok(Some(user)) if user.can_sign_in() => user,
-                Ok(_) => continue,
-                Err(error) => {
-                    tracing::warn!(%error, "reading a user to e-mail failed");
-                    continue;
-                }
-            };
-            let n = notice.notification;
-            let (link, action) = match (n.order_id, n.conversation_id) {
-                (Some(order), _) => (format!("{base}/orders/{order}"), "View the order"),
-                (None, Some(conversation)) => (
-                    format!("{base}/conversations/{conversation}"),
-                    "Open the conversation",
-                ),
-                (None, None) => (base.clone(), "Open Marketplace"),
-            };
-            let key = format!("notice:{source}:{}:{}", n.kind, user.id);
-            let mail = AccountMail::Notice {
-                username: user.username.as_str().to_owned(),
-                kind: n.kind.clone(),
-                subject: n.title,
-                body: n.body,
-                action: action.to_owned(),
-                link,
-            };
-            if let Err(error) = self.inner.deps.mail.enqueue(key, user.email, mail).await {
-                tracing::error!(%error, kind = %n.kind, user_id = %user.id, "queueing a notice e-mail failed");
-            }
+        let deps = &self.inner.deps;
+        for notice in &notices {
+            mail_notice(
+                &*deps.accounts,
+                &deps.mail,
+                &self.inner.public_url,
+                notice,
+                &source,
+            )
+            .await;
         }
     }
 }

@@ -55,6 +55,11 @@ use uuid::Uuid;
 
 use crate::aws::AwsConnection;
 
+/// `ReviewStore` in its own DynamoDB table.
+pub mod reviews;
+
+pub use reviews::DynamoReviewStore;
+
 /// The secondary index on user id.
 const USER_INDEX: &str = "gsi1";
 const SESSION_SK: &str = "SESSION";
@@ -68,7 +73,7 @@ const ROTATION_ATTEMPTS: u32 = 8;
 /// How long `ensure_table` waits for the table and its index to be active.
 const TABLE_READY_WITHIN: Duration = Duration::from_secs(120);
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// Sessions in one DynamoDB table (see the module documentation).
 #[derive(Clone)]
@@ -89,11 +94,11 @@ impl fmt::Debug for DynamoSessionStore {
     }
 }
 
-fn backend(what: &str, e: impl fmt::Display) -> StoreError {
+pub(crate) fn backend(what: &str, e: impl fmt::Display) -> StoreError {
     StoreError::Backend(format!("{what}: {e}"))
 }
 
-fn sdk_error<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_error<E, R>(what: &str, e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: fmt::Debug,
@@ -101,22 +106,22 @@ where
     backend(what, DisplayErrorContext(e))
 }
 
-fn built<T>(
+pub(crate) fn built<T>(
     what: &str,
     result: Result<T, aws_sdk_dynamodb::error::BuildError>,
 ) -> Result<T, StoreError> {
     result.map_err(|e| backend(what, e))
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: i64) -> AttributeValue {
+pub(crate) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn micros(time: DateTime<Utc>) -> i64 {
+pub(crate) fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
 }
 
@@ -142,11 +147,11 @@ fn user_sk(created_at: DateTime<Utc>, id: SessionId) -> String {
     )
 }
 
-fn key(pk: String, sk: &str) -> Item {
+pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         _ => Err(backend(
@@ -156,14 +161,14 @@ fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     }
 }
 
-fn get_opt_s(item: &Item, name: &str) -> Option<String> {
+pub(crate) fn get_opt_s(item: &Item, name: &str) -> Option<String> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Some(value.clone()),
         _ => None,
     }
 }
 
-fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
+pub(crate) fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
     match item.get(name) {
         Some(AttributeValue::N(value)) => value
             .parse()
@@ -175,13 +180,13 @@ fn get_n(item: &Item, name: &str) -> Result<i64, StoreError> {
     }
 }
 
-fn get_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn get_time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
     let value = get_n(item, name)?;
     DateTime::from_timestamp_micros(value)
         .ok_or_else(|| backend("reading a stored item", format!("{name} out of range")))
 }
 
-fn get_uuid(item: &Item, name: &str) -> Result<Uuid, StoreError> {
+pub(crate) fn get_uuid(item: &Item, name: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(get_s(item, name)?)
         .map_err(|e| backend("reading a stored item", format!("{name}: {e}")))
 }
@@ -228,7 +233,7 @@ fn token_from(item: &Item) -> Result<TokenItem, StoreError> {
 
 /// Why a transaction was cancelled, one code per action (`None`,
 /// `ConditionalCheckFailed`, `TransactionConflict`, ...).
-fn cancellation_codes(
+pub(crate) fn cancellation_codes(
     e: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
 ) -> Option<Vec<String>> {
     match e {
@@ -248,19 +253,159 @@ fn cancellation_codes(
     }
 }
 
+/// A client for `table` on `connection`; nothing is sent yet.
+pub(crate) async fn client(connection: &AwsConnection, table: &str) -> Result<Client, StoreError> {
+    if table.is_empty() {
+        return Err(backend("DynamoDB settings", "the table name is empty"));
+    }
+    let shared = connection
+        .sdk_config()
+        .await
+        .map_err(|e| backend("DynamoDB settings", e))?;
+    Ok(Client::new(&shared))
+}
+
+/// Creates `table` unless it exists, then waits (bounded) until it and its
+/// indexes are active. The table has the string keys `pk` and `sk` and is
+/// billed per request; each of `indexes` is a global secondary index
+/// `<index>` on the string keys `<index>pk` and `<index>sk`, projecting
+/// every attribute. `label` names the table in errors and logs.
+pub(crate) async fn ensure_table(
+    client: &Client,
+    table: &str,
+    label: &str,
+    indexes: &[&str],
+) -> Result<(), StoreError> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => {}
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
+            create_table(client, table, label, indexes).await?;
+        }
+        Err(e) => return Err(sdk_error(&format!("describing the {label}"), e)),
+    }
+    wait_until_active(client, table, label, indexes).await
+}
+
+async fn create_table(
+    client: &Client,
+    table: &str,
+    label: &str,
+    indexes: &[&str],
+) -> Result<(), StoreError> {
+    let what = format!("creating the {label}");
+    let what = what.as_str();
+    let attribute = |name: String| {
+        built(
+            what,
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build(),
+        )
+    };
+    let key_element = |name: String, kind: KeyType| {
+        built(
+            what,
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build(),
+        )
+    };
+    let mut create = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk".into())?)
+        .attribute_definitions(attribute("sk".into())?)
+        .key_schema(key_element("pk".into(), KeyType::Hash)?)
+        .key_schema(key_element("sk".into(), KeyType::Range)?);
+    for index in indexes {
+        let (pk, sk) = (format!("{index}pk"), format!("{index}sk"));
+        create = create
+            .attribute_definitions(attribute(pk.clone())?)
+            .attribute_definitions(attribute(sk.clone())?)
+            .global_secondary_indexes(built(
+                what,
+                GlobalSecondaryIndex::builder()
+                    .index_name(*index)
+                    .key_schema(key_element(pk, KeyType::Hash)?)
+                    .key_schema(key_element(sk, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build(),
+            )?);
+    }
+    match create.send().await {
+        Ok(_) => {
+            tracing::info!(table = %table, "created the {label}");
+            Ok(())
+        }
+        // Created meanwhile by another instance.
+        Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(()),
+        Err(e) => Err(sdk_error(what, e)),
+    }
+}
+
+async fn wait_until_active(
+    client: &Client,
+    table: &str,
+    label: &str,
+    indexes: &[&str],
+) -> Result<(), StoreError> {
+    let what = format!("the {label}");
+    let deadline = tokio::time::Instant::now() + TABLE_READY_WITHIN;
+    loop {
+        let described = client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("describing the {label}"), e))?;
+        let described = described.table();
+        let table_active = described.and_then(|t| t.table_status()) == Some(&TableStatus::Active);
+        let present = described
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default();
+        let status = |name: &str| {
+            present
+                .iter()
+                .find(|index| index.index_name() == Some(name))
+                .map(|index| index.index_status())
+        };
+        if table_active {
+            if let Some(missing) = indexes.iter().find(|name| status(name).is_none()) {
+                return Err(backend(
+                    &what,
+                    format!("{table} exists without the index {missing}"),
+                ));
+            }
+        }
+        let indexes_active = indexes
+            .iter()
+            .all(|name| status(name) == Some(Some(&IndexStatus::Active)));
+        if table_active && indexes_active {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(backend(
+                &what,
+                format!("{table} not active after {TABLE_READY_WITHIN:?}"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 impl DynamoSessionStore {
     /// Builds the client. Nothing is sent yet: call [`Self::ensure_table`]
     /// at start to create the table or find a wrong setting.
     pub async fn new(connection: &AwsConnection, table: &str) -> Result<Self, StoreError> {
-        if table.is_empty() {
-            return Err(backend("DynamoDB settings", "the table name is empty"));
-        }
-        let shared = connection
-            .sdk_config()
-            .await
-            .map_err(|e| backend("DynamoDB settings", e))?;
         Ok(Self {
-            client: Client::new(&shared),
+            client: client(connection, table).await?,
             table: table.to_string(),
             accounts: None,
         })
@@ -280,116 +425,7 @@ impl DynamoSessionStore {
     /// Creates the table and its user index unless the table exists, then
     /// waits (bounded) until both are active.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
-        match self
-            .client
-            .describe_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => {
-                self.create_table().await?;
-            }
-            Err(e) => return Err(sdk_error("describing the sessions table", e)),
-        }
-        self.wait_until_active().await
-    }
-
-    async fn create_table(&self) -> Result<(), StoreError> {
-        let what = "creating the sessions table";
-        let attribute = |name: &str| {
-            built(
-                what,
-                AttributeDefinition::builder()
-                    .attribute_name(name)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build(),
-            )
-        };
-        let key_element = |name: &str, kind: KeyType| {
-            built(
-                what,
-                KeySchemaElement::builder()
-                    .attribute_name(name)
-                    .key_type(kind)
-                    .build(),
-            )
-        };
-        let index = built(
-            what,
-            GlobalSecondaryIndex::builder()
-                .index_name(USER_INDEX)
-                .key_schema(key_element("gsi1pk", KeyType::Hash)?)
-                .key_schema(key_element("gsi1sk", KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build(),
-        )?;
-        let created = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("pk")?)
-            .attribute_definitions(attribute("sk")?)
-            .attribute_definitions(attribute("gsi1pk")?)
-            .attribute_definitions(attribute("gsi1sk")?)
-            .key_schema(key_element("pk", KeyType::Hash)?)
-            .key_schema(key_element("sk", KeyType::Range)?)
-            .global_secondary_indexes(index)
-            .send()
-            .await;
-        match created {
-            Ok(_) => {
-                tracing::info!(table = %self.table, "created the sessions table");
-                Ok(())
-            }
-            // Created meanwhile by another instance.
-            Err(SdkError::ServiceError(e)) if e.err().is_resource_in_use_exception() => Ok(()),
-            Err(e) => Err(sdk_error(what, e)),
-        }
-    }
-
-    async fn wait_until_active(&self) -> Result<(), StoreError> {
-        let deadline = tokio::time::Instant::now() + TABLE_READY_WITHIN;
-        loop {
-            let described = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(|e| sdk_error("describing the sessions table", e))?;
-            let table = described.table();
-            let table_active = table.and_then(|t| t.table_status()) == Some(&TableStatus::Active);
-            let indexes = table
-                .map(|t| t.global_secondary_indexes())
-                .unwrap_or_default();
-            let index_active = indexes.iter().any(|index| {
-                index.index_name() == Some(USER_INDEX)
-                    && index.index_status() == Some(&IndexStatus::Active)
-            });
-            if table_active && index_active {
-                return Ok(());
-            }
-            if table_active && !indexes.iter().any(|i| i.index_name() == Some(USER_INDEX)) {
-                return Err(backend(
-                    "the sessions table",
-                    format!("{} exists without the index {USER_INDEX}", self.table),
-                ));
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(backend(
-                    "the sessions table",
-                    format!("{} not active after {TABLE_READY_WITHIN:?}", self.table),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        ensure_table(&self.client, &self.table, "sessions table", &[USER_INDEX]).await
     }
 
     async fn get(&self, pk: String, sk: &str, what: &str) -> Result<Option<Item>, StoreError> {

@@ -20,6 +20,7 @@
 //! - [`order`]: orders and the rule for every change to one.
 //! - [`ledger`]: fees, and the double-entry record of every movement of money.
 //! - [`review`]: reviews both ways after an order, ratings and seller levels.
+//! - [`saved`]: favourites, saved searches and their limits, the digest schedule.
 //! - [`moderation`]: the moderation queue, reports, claims and the audit log.
 //! - [`flag`]: the automatic checks on chat messages.
 //! - [`mail`]: the account e-mails the marketplace sends.
@@ -43,5 +44,6 @@ pub mod order;
 pub mod payment;
 pub mod ports;
 pub mod review;
+pub mod saved;
 pub mod seller;
 pub mod validation;

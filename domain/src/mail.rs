@@ -53,6 +53,34 @@ impl MailCategory {
     pub fn is_essential(self) -> bool {
         matches!(self, MailCategory::Account | MailCategory::Moderation)
     }
+
+    /// What mail of this category is about, to finish "You receive ..."
+    /// or "You will no longer receive ..." (mail footers, the unsubscribe
+    /// page, the preference list).
+    pub fn summary(self) -> &'static str {
+        match self {
+            MailCategory::Account => "e-mails about the security of your account",
+            MailCategory::Moderation => "notices from the Marketplace team",
+            MailCategory::Orders => "e-mails about your orders",
+            MailCategory::Offers => "e-mails about custom offers",
+            MailCategory::Reviews => "e-mails about reviews",
+            MailCategory::SavedSearches => "digests of your saved searches",
+        }
+    }
+
+    /// The category of a notice, by the prefix of its event kind
+    /// (`order.delivered`). Notices of any other kind come from the
+    /// Marketplace team (`account.suspended`, `gig.removed`): moderation,
+    /// which is essential, so an unknown kind is never silenced.
+    pub fn of_event(kind: &str) -> Self {
+        match kind.split_once('.').map(|(prefix, _)| prefix) {
+            Some("order") => MailCategory::Orders,
+            Some("offer") => MailCategory::Offers,
+            Some("review") => MailCategory::Reviews,
+            Some("saved_search") => MailCategory::SavedSearches,
+            _ => MailCategory::Moderation,
+        }
+    }
 }
 
 /// An account e-mail, with what its templates need.
@@ -95,6 +123,33 @@ pub enum AccountMail {
         action: String,
         link: String,
     },
+    /// The daily digest of new gigs that matched the user's saved searches
+    /// (event `saved_search.digest`): one section per search.
+    SavedSearchDigest {
+        username: String,
+        sections: Vec<DigestSection>,
+        /// Where the user manages their saved searches.
+        link: String,
+    },
+}
+
+/// One saved search in a digest: its name and the new gigs it matched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestSection {
+    pub name: String,
+    pub gigs: Vec<DigestGig>,
+    /// More gigs matched than are listed.
+    #[serde(default)]
+    pub more: u32,
+}
+
+/// One gig in a digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestGig {
+    pub title: String,
+    /// The "starting at" price.
+    pub price: crate::money::Money,
+    pub link: String,
 }
 
 impl AccountMail {
@@ -105,6 +160,7 @@ impl AccountMail {
             AccountMail::ResetPassword { .. } => "reset_password",
             AccountMail::PasswordChanged { .. } => "password_changed",
             AccountMail::Notice { .. } => "notice",
+            AccountMail::SavedSearchDigest { .. } => "saved_search_digest",
         }
     }
 
@@ -113,9 +169,101 @@ impl AccountMail {
         match self {
             AccountMail::VerifyEmail { link, .. }
             | AccountMail::ResetPassword { link, .. }
-            | AccountMail::Notice { link, .. } => Some(link),
+            | AccountMail::Notice { link, .. }
+            | AccountMail::SavedSearchDigest { link, .. } => Some(link),
             AccountMail::PasswordChanged { .. } => None,
         }
+    }
+
+    /// What the mail is about, for the recipient's e-mail preferences.
+    pub fn category(&self) -> MailCategory {
+        match self {
+            AccountMail::VerifyEmail { .. }
+            | AccountMail::ResetPassword { .. }
+            | AccountMail::PasswordChanged { .. } => MailCategory::Account,
+            AccountMail::Notice { kind, .. } => MailCategory::of_event(kind),
+            AccountMail::SavedSearchDigest { .. } => MailCategory::SavedSearches,
+        }
+    }
+}
+
+#[cfg(test)]
+mod category_tests {
+    use super::{AccountMail, MailCategory};
+
+    fn notice(kind: &str) -> AccountMail {
+        AccountMail::Notice {
+            username: "ada".into(),
+            kind: kind.into(),
+            subject: "s".into(),
+            body: "b".into(),
+            action: "a".into(),
+            link: "https://marketplace.example/".into(),
+        }
+    }
+
+    #[test]
+    fn account_mail_is_account() {
+        let account = [
+            AccountMail::VerifyEmail {
+                username: "ada".into(),
+                link: "l".into(),
+                valid_hours: 24,
+            },
+            AccountMail::ResetPassword {
+                username: "ada".into(),
+                link: "l".into(),
+                valid_minutes: 30,
+            },
+            AccountMail::PasswordChanged {
+                username: "ada".into(),
+                changed_at: chrono::DateTime::UNIX_EPOCH,
+            },
+        ];
+        for mail in account {
+            assert_eq!(mail.category(), MailCategory::Account, "{mail:?}");
+            assert!(mail.category().is_essential());
+        }
+    }
+
+    #[test]
+    fn notices_go_by_their_kind() {
+        for (kind, category) in [
+            ("order.paid", MailCategory::Orders),
+            ("order.dispute_resolved", MailCategory::Orders),
+            ("offer.received", MailCategory::Offers),
+            ("offer.expired", MailCategory::Offers),
+            ("review.received", MailCategory::Reviews),
+            ("review.reminder", MailCategory::Reviews),
+            ("saved_search.digest", MailCategory::SavedSearches),
+            // What the Marketplace team sends (`gateway::admin::ops`).
+            ("account.suspended", MailCategory::Moderation),
+            ("account.reinstated", MailCategory::Moderation),
+            ("account.warning", MailCategory::Moderation),
+            ("gig.removed", MailCategory::Moderation),
+            ("gig.restored", MailCategory::Moderation),
+            // Unknown or malformed kinds are never silenced.
+            ("orders.paid", MailCategory::Moderation),
+            ("order", MailCategory::Moderation),
+            ("", MailCategory::Moderation),
+            ("ORDER.paid", MailCategory::Moderation),
+        ] {
+            assert_eq!(notice(kind).category(), category, "{kind}");
+        }
+    }
+
+    #[test]
+    fn only_account_and_moderation_are_essential() {
+        let essential: Vec<_> = MailCategory::ALL
+            .into_iter()
+            .filter(|c| c.is_essential())
+            .collect();
+        assert_eq!(essential, [MailCategory::Account, MailCategory::Moderation]);
+        for category in MailCategory::ALL {
+            assert_eq!(MailCategory::parse(category.as_str()), Some(category));
+            assert!(!category.summary().is_empty());
+        }
+        assert_eq!(MailCategory::parse("Orders"), None);
     }
 }
 
@@ -146,5 +294,45 @@ mod tests {
         let json = serde_json::to_value(&verify).unwrap();
         assert_eq!(json["kind"], verify.kind());
         assert_eq!(serde_json::from_value::<AccountMail>(json).unwrap(), verify);
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::{AccountMail, DigestGig, DigestSection, MailCategory};
+    use crate::money::{Currency, Money};
+
+    /// The stored form of the saved-search digest.
+    #[test]
+    fn digest_stored_form_is_stable() {
+        let mail = AccountMail::SavedSearchDigest {
+            username: "ada".into(),
+            sections: vec![DigestSection {
+                name: "Logos".into(),
+                gigs: vec![DigestGig {
+                    title: "I will design your logo".into(),
+                    price: Money {
+                        amount_minor: 2500,
+                        currency: Currency::Usd,
+                    },
+                    link: "https://marketplace.example/gigs/1".into(),
+                }],
+                more: 0,
+            }],
+            link: "https://marketplace.example/saved-searches".into(),
+        };
+        let json = serde_json::to_value(&mail).unwrap();
+        assert_eq!(json["kind"], "saved_search_digest");
+        assert_eq!(json["kind"], mail.kind());
+        assert_eq!(
+            json["sections"][0]["gigs"][0]["price"]["amount_minor"],
+            2500
+        );
+        assert_eq!(serde_json::from_value::<AccountMail>(json).unwrap(), mail);
+        assert_eq!(mail.category(), MailCategory::SavedSearches);
+        assert_eq!(
+            mail.link(),
+            Some("https://marketplace.example/saved-searches")
+        );
     }
 }

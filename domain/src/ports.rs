@@ -16,7 +16,7 @@ use crate::ids::ItemId;
 use crate::ids::{ConversationId, GigId, MessageId, OfferId, OrderId, SessionId, UserId};
 use crate::ledger::{Account, Balance, Transaction, Withdrawal, WithdrawalError};
 use crate::live::{LiveEvent, StoredEvent};
-use crate::mail::AccountMail;
+use crate::mail::{AccountMail, MailCategory};
 use crate::moderation::{
     ActionRecord, AuditEntry, AuditFilter, FeedRecord, GigFilter, Item, ItemChange, ItemFilter,
     OrderFilter as ModerationOrderFilter, Totals, UserFilter,
@@ -177,13 +177,18 @@ pub trait Mailer: Send + Sync {
     /// the same `id` (the outbox retrying after a crash) carries the same
     /// `Message-ID`, so receiving systems can drop the repeat. Mailers that
     /// write no MIME message may ignore `id`.
+    ///
+    /// `unsubscribe`, given for optional mail, is the link that turns its
+    /// category off without signing in: it goes into the footer of both
+    /// bodies and the `List-Unsubscribe` headers (RFC 8058 one-click).
     async fn send_with_id(
         &self,
         id: uuid::Uuid,
         to: &Email,
         mail: &AccountMail,
+        unsubscribe: Option<&str>,
     ) -> Result<(), MailError> {
-        let _ = id;
+        let _ = (id, unsubscribe);
         self.send(to, mail).await
     }
 }
@@ -196,6 +201,8 @@ pub enum MailStatus {
     Sent,
     /// Given up after the most attempts; kept for inspection.
     Dead,
+    /// Not sent: the recipient turned its category off. Final, like sent.
+    Skipped,
 }
 
 impl MailStatus {
@@ -204,6 +211,7 @@ impl MailStatus {
             MailStatus::Pending => "pending",
             MailStatus::Sent => "sent",
             MailStatus::Dead => "dead",
+            MailStatus::Skipped => "skipped",
         }
     }
 
@@ -212,6 +220,7 @@ impl MailStatus {
             "pending" => Some(MailStatus::Pending),
             "sent" => Some(MailStatus::Sent),
             "dead" => Some(MailStatus::Dead),
+            "skipped" => Some(MailStatus::Skipped),
             _ => None,
         }
     }
@@ -226,6 +235,9 @@ pub struct QueuedMail {
     /// nothing (`notice:order:<id>:<version>:<user>`, `account:<uuid>`).
     pub key: String,
     pub to: Email,
+    /// The recipient's account, whose e-mail preferences decide, when it
+    /// is sent, whether optional mail goes out; `None` sends it as it is.
+    pub user_id: Option<UserId>,
     pub mail: AccountMail,
     pub status: MailStatus,
     /// Attempts started so far (a claim counts one).
@@ -240,12 +252,14 @@ pub struct QueuedMail {
 }
 
 impl QueuedMail {
-    /// A new pending mail, due at `now`.
+    /// A new pending mail, due at `now`, for no account in particular
+    /// (see [`QueuedMail::for_user`]).
     pub fn new(key: String, to: Email, mail: AccountMail, now: DateTime<Utc>) -> Self {
         Self {
             id: uuid::Uuid::now_v7(),
             key,
             to,
+            user_id: None,
             mail,
             status: MailStatus::Pending,
             attempts: 0,
@@ -254,6 +268,14 @@ impl QueuedMail {
             last_error: None,
             created_at: now,
             sent_at: None,
+        }
+    }
+
+    /// The same mail, to the account `user`.
+    pub fn for_user(self, user: UserId) -> Self {
+        Self {
+            user_id: Some(user),
+            ..self
         }
     }
 }
@@ -289,6 +311,9 @@ pub trait MailOutbox: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Gives up on the mail; it stays stored for inspection.
     async fn mark_dead(&self, id: uuid::Uuid, error: &str) -> Result<(), StoreError>;
+    /// Settles a leased mail without sending it (its recipient turned its
+    /// category off); it is never due again.
+    async fn mark_skipped(&self, id: uuid::Uuid) -> Result<(), StoreError>;
     /// The earliest `next_attempt_at` of a pending, unleased mail.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     async fn mail_by_key(&self, key: &str) -> Result<Option<QueuedMail>, StoreError>;
@@ -717,6 +742,15 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<OrderPage, StoreError>;
     /// Stores a decided change (see [`OrderWrite`]).
     async fn save_order(&self, write: &OrderWrite<'_>) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Completed orders that completed after `after` (a completion time and
+    /// an order id, exclusive) and at or before `until`, in that order,
+    /// `limit` at most.
+    async fn completed_between(
+        &self,
+        after: (DateTime<Utc>, Option<OrderId>),
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError>;
     /// Orders whose deadline is at or before `now`, earliest first.
     async fn due_orders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<OrderId>, StoreError>;
     /// The earliest deadline of any order or pending offer.
@@ -888,4 +922,149 @@ pub struct StoredLevel {
     pub level: SellerLevel,
     pub record: SellerRecord,
     pub computed_at: DateTime<Utc>,
+}
+
+/// Which optional e-mail each user wants ([`MailCategory`]): every optional
+/// category is on until its user turns it off; essential mail (account
+/// security, moderation) cannot be turned off.
+#[async_trait]
+pub trait EmailPreferences: Send + Sync {
+    /// The optional categories `user` turned off, in [`MailCategory::ALL`]
+    /// order (none for an unknown user).
+    async fn disabled_mail(&self, user: UserId) -> Result<Vec<MailCategory>, StoreError>;
+    /// Whether mail of `category` goes to `user`: always for essential
+    /// categories, otherwise unless they turned it off.
+    async fn mail_enabled(&self, user: UserId, category: MailCategory) -> Result<bool, StoreError>;
+    /// Turns each listed category on or off for `user`, all at once.
+    /// Setting a category as it already is changes nothing. `NotFound` for
+    /// an unknown user; turning an essential category off is refused
+    /// (`Backend`: callers check [`MailCategory::is_essential`] first).
+    async fn set_mail_enabled(
+        &self,
+        user: UserId,
+        changes: &[(MailCategory, bool)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Links that turn one category of optional mail off for one user without
+/// signing in (`<public_url>/unsubscribe?token=...`), signed so that only
+/// the marketplace can make them.
+pub trait UnsubscribeLinks: Send + Sync {
+    fn unsubscribe_link(&self, user: UserId, category: MailCategory) -> String;
+}
+
+/// A gig matched against saved searches of one user, to store once per
+/// search and gig (see [`SavedStore::record_matches`]).
+#[derive(Clone, Debug)]
+pub struct MatchWrite<'a> {
+    pub user_id: UserId,
+    pub gig_id: GigId,
+    /// The user's saved searches the gig matches.
+    pub searches: &'a [crate::saved::SavedSearchId],
+    /// The user's live notification, when one of those searches has alerts
+    /// on.
+    pub alert: Option<&'a LiveEvent>,
+    pub now: DateTime<Utc>,
+}
+
+/// A saved search with the digest on, and the gigs it matched since its
+/// last digest (gig, matched at), oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigestSearch {
+    pub search: crate::saved::SavedSearch,
+    pub gigs: Vec<(GigId, DateTime<Utc>)>,
+}
+
+/// Favourites, saved searches, and what saved searches matched.
+///
+/// Adding a favourite or a saved search checks the user's limit in the
+/// same transaction as the insert, so concurrent adds never pass it.
+#[async_trait]
+pub trait SavedStore: Send + Sync {
+    /// Adds the gig to the user's favourites (`true`), or finds it there
+    /// already (`false`, nothing written); `Ok(Err(..))` when the user keeps
+    /// `max` already. `NotFound` for an unknown gig or user.
+    async fn add_favourite(
+        &self,
+        user: UserId,
+        gig: GigId,
+        now: DateTime<Utc>,
+        max: u32,
+    ) -> Result<Result<(crate::saved::Favourite, bool), crate::saved::LimitReached>, StoreError>;
+    /// `false` when the gig was not one of the user's favourites.
+    async fn remove_favourite(&self, user: UserId, gig: GigId) -> Result<bool, StoreError>;
+    /// Up to `limit` of the user's favourites, newest first, after `before`
+    /// (the time and gig of the last one of the previous page).
+    async fn favourites(
+        &self,
+        user: UserId,
+        before: Option<(DateTime<Utc>, GigId)>,
+        limit: u32,
+    ) -> Result<Vec<crate::saved::Favourite>, StoreError>;
+
+    /// Stores a new saved search; `Ok(Err(..))` and nothing written when
+    /// its user keeps `max` already.
+    async fn create_saved_search(
+        &self,
+        search: &crate::saved::SavedSearch,
+        max: u32,
+    ) -> Result<Result<(), crate::saved::LimitReached>, StoreError>;
+    async fn saved_search(
+        &self,
+        id: crate::saved::SavedSearchId,
+    ) -> Result<Option<crate::saved::SavedSearch>, StoreError>;
+    /// The user's saved searches, newest first.
+    async fn saved_searches_of(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<crate::saved::SavedSearch>, StoreError>;
+    /// Replaces the name, flags, `updated_at` and `last_digest_at` of the
+    /// search, if it belongs to its `user_id`; `NotFound` otherwise.
+    async fn update_saved_search(
+        &self,
+        search: &crate::saved::SavedSearch,
+    ) -> Result<(), StoreError>;
+    /// Deletes the user's saved search and its matches; `false` when the
+    /// user has no such search.
+    async fn delete_saved_search(
+        &self,
+        user: UserId,
+        id: crate::saved::SavedSearchId,
+    ) -> Result<bool, StoreError>;
+    /// Up to `limit` saved searches with alerts or the digest on, by id,
+    /// after `after`.
+    async fn watching_searches(
+        &self,
+        after: Option<crate::saved::SavedSearchId>,
+        limit: u32,
+    ) -> Result<Vec<crate::saved::SavedSearch>, StoreError>;
+
+    /// When each gig first became public: `now` for a gig seen for the
+    /// first time (recorded), else the time recorded before. In the order
+    /// of `gigs`.
+    async fn first_public(
+        &self,
+        gigs: &[GigId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(GigId, DateTime<Utc>)>, StoreError>;
+    /// Stores a match of the gig for each search (a repeated pair writes
+    /// nothing). When one of them is new and the user was never alerted to
+    /// the gig, also appends `alert` to the user's log in the same
+    /// transaction, and returns it stored.
+    async fn record_matches(&self, write: &MatchWrite<'_>) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Up to `limit` users, by id after `after`, with a saved search that
+    /// has the digest on and matched gigs since its last digest.
+    async fn digest_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<UserId>, StoreError>;
+    /// The user's saved searches with the digest on that matched gigs since
+    /// their last digest, oldest search first.
+    async fn digest_pending(&self, user: UserId) -> Result<Vec<DigestSearch>, StoreError>;
+    /// Records that the user's digest covered every match up to `through`
+    /// (the digest time of each search with the digest on only moves
+    /// forward).
+    async fn mark_digested(&self, user: UserId, through: DateTime<Utc>) -> Result<(), StoreError>;
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub orders: OrderSettings,
     pub payments: PaymentSettings,
     pub moderation: ModerationSettings,
+    pub saved_searches: SavedSearchSettings,
+    pub reviews: ReviewSettings,
     pub log: LogSettings,
 }
 
@@ -49,6 +51,46 @@ impl Default for ModerationSettings {
         Self {
             flag_words: Vec::new(),
             stats_interval_ms: 2000,
+        }
+    }
+}
+
+/// Favourites and saved searches: how many a user may keep, and the daily
+/// digest of new gigs matching saved searches.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SavedSearchSettings {
+    /// Saved searches one user may keep.
+    pub max_per_user: u32,
+    /// Favourite gigs one user may keep.
+    pub max_favourites: u32,
+    /// The hour of the day (UTC, 0 to 23) the digest e-mail goes out.
+    pub digest_hour: u32,
+    /// Gigs listed per saved search in one digest; the rest are counted.
+    pub digest_gigs_per_search: usize,
+    /// Seconds between two looks at the digest schedule, and between two
+    /// reloads of the saved searches (changes made on other nodes).
+    pub refresh_secs: u64,
+}
+
+impl Default for SavedSearchSettings {
+    fn default() -> Self {
+        let limits = domain::saved::Limits::default();
+        Self {
+            max_per_user: limits.saved_searches,
+            max_favourites: limits.favourites,
+            digest_hour: 8,
+            digest_gigs_per_search: 10,
+            refresh_secs: 60,
+        }
+    }
+}
+
+impl SavedSearchSettings {
+    pub fn limits(&self) -> domain::saved::Limits {
+        domain::saved::Limits {
+            saved_searches: self.max_per_user,
+            favourites: self.max_favourites,
         }
     }
 }
@@ -251,10 +293,45 @@ impl Default for MediaSettings {
     }
 }
 
+/// Where reviews live, their window, and how often levels are recomputed.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ReviewSettings {
+    /// `sql` (the database) or `dynamodb` (one table, created at start if
+    /// missing, reached with the DynamoDB settings of `[sessions]`).
+    pub backend: SessionBackend,
+    pub dynamodb_table: String,
+    /// Reviews may be written this long after an order completes; hidden
+    /// reviews are published when it ends.
+    pub window_days: u32,
+    /// A side that has not reviewed is reminded this long before the window
+    /// closes.
+    pub remind_before_hours: u32,
+    /// How often closed windows and reminders are looked for (the clock
+    /// also wakes at the earliest closing window).
+    pub poll_secs: u64,
+    /// How often every seller's level is recomputed.
+    pub levels_every_secs: u64,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        Self {
+            backend: SessionBackend::Sql,
+            dynamodb_table: "marketplace-reviews".into(),
+            window_days: 14,
+            remind_before_hours: 48,
+            poll_secs: 60,
+            levels_every_secs: 3600,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionBackend {
-    /// The `sessions` and `refresh_tokens` tables of the database.
+    /// Tables of the database (sessions: `sessions` and `refresh_tokens`;
+    /// reviews: `reviews`).
     #[default]
     Sql,
     /// One DynamoDB table (created at start if missing).

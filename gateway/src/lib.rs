@@ -76,6 +76,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "offers", description = "Custom offers a seller sends in a conversation"),
         (name = "checkout", description = "Placing and paying orders"),
         (name = "orders", description = "The order lifecycle: requirements, delivery, revisions, extensions, cancellation, disputes, and each order's ledger"),
+        (name = "reviews", description = "Reviews both ways after an order, replies, and ratings"),
+        (name = "saved", description = "Favourite gigs and saved searches, with their alerts and digest"),
         (name = "reports", description = "Reporting a gig, a user or a message to the marketplace team"),
         (name = "admin", description = "Moderation (admins only): the queue, claims, actions on users, gigs and orders, the audit log, lists and statistics"),
         (name = "webhooks", description = "Events from the payment provider"),
@@ -110,6 +112,7 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .merge(routes::auth::router())
         .merge(routes::me::router())
+        .merge(routes::email_preferences::router())
         .merge(routes::users::router())
         .merge(routes::gigs::router(max_upload_bytes))
         .merge(routes::search::router())
@@ -118,6 +121,8 @@ fn api_router(max_upload_bytes: usize) -> OpenApiRouter<AppState> {
         .merge(routes::orders::router(max_upload_bytes))
         .merge(routes::payments::router())
         .merge(routes::reports::router())
+        .merge(routes::saved::router())
+        .merge(routes::reviews::router())
         .merge(admin::routes::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
@@ -197,6 +202,7 @@ pub async fn run(
     let gig_actors = state.gig_actors.clone();
     let chat = state.chat.clone();
     let orders = state.orders.clone();
+    let saved = state.saved.clone();
     let closing = state.closing.clone();
     let app = app(state)?;
     tracing::info!(address = %listener.local_addr()?, "marketplace listening");
@@ -233,6 +239,7 @@ pub async fn run(
     gig_actors.stop();
     chat.stop();
     orders.stop();
+    saved.stop();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

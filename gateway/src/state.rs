@@ -8,13 +8,15 @@ use actors::chat::{ChatConfig, ChatService};
 use actors::gigs::{GigActors, GigActorsConfig};
 use actors::indexer::IndexerExtras;
 use actors::live::LiveEvents;
-use actors::mail::{MailConfig, MailQueue};
+use actors::mail::{MailConfig, MailQueue, Preferences, Recipient};
 use actors::moderation::AdminFeed;
 use actors::orders::{OrderService, OrdersConfig, OrdersDeps};
+use actors::reviews::{ReviewConfig, ReviewDeps, ReviewService, ReviewSignals};
 use adapters::aws::AwsConnection;
 use adapters::clock::SystemClock;
+use adapters::dynamo::reviews::DynamoReviewStore;
 use adapters::dynamo::DynamoSessionStore;
-use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls};
+use adapters::mail::{FileMailer, SmtpMailer, SmtpSettings, SmtpTls, UnsubscribeTokens};
 use adapters::media::{ImageLimits, LocalMediaStore, S3MediaStore, S3Settings};
 use adapters::password::{Argon2Cost, PasswordHasher};
 use adapters::payments::{DevPayments, StripeConfig, StripePayments};
@@ -30,8 +32,9 @@ use domain::ids::UserId;
 use domain::mail::AccountMail;
 use domain::ports::{
     AccountStore, ChatStore, Clock, EventLog, GigStore, LoginLimiter, Mailer, MediaStore,
-    PaymentProvider, SessionStore,
+    PaymentProvider, ReviewStore, SellerLevelStore, SessionStore,
 };
+use domain::review::ReviewPolicy;
 use search::{ElasticsearchBackend, SearchBackend, SearchTier, TantivyIndex};
 use secrecy::ExposeSecret;
 
@@ -51,6 +54,8 @@ pub struct AppState {
     pub mailer: Arc<dyn Mailer>,
     /// The durable mail outbox and its sender: every e-mail goes through it.
     pub mail: MailQueue,
+    /// Signs and checks the tokens of unsubscribe links (no sign-in).
+    pub unsubscribe: Arc<UnsubscribeTokens>,
     pub hasher: PasswordHasher,
     pub tokens: Arc<AccessTokens>,
     /// Failed logins per account.
@@ -72,6 +77,10 @@ pub struct AppState {
     pub chat: ChatService,
     /// Offers, checkout, orders, payments and earnings.
     pub orders: OrderService,
+    /// Saved-search alerts and the daily digest.
+    pub saved: actors::saved::SavedSearches,
+    /// Reviews, ratings and seller levels.
+    pub reviews: ReviewService,
     /// The payment provider's own handle, for what only it does (Stripe's
     /// webhooks, the development provider's extra step).
     pub payments: Payments,
@@ -155,6 +164,7 @@ impl AppState {
         .context("configuring argon2id")?;
 
         let secret = token_secret(&settings)?;
+        let unsubscribe = Arc::new(UnsubscribeTokens::new(&secret, &settings.server.public_url));
         let ttl = TimeDelta::seconds(i64::try_from(auth.access_token_ttl_secs).unwrap_or(i64::MAX));
         let window = Duration::from_secs(auth.failure_window_secs);
         let lockout = Duration::from_secs(auth.lockout_secs);
@@ -176,6 +186,10 @@ impl AppState {
                 .context("reading the category taxonomy")?,
         );
         let accounts: Arc<dyn AccountStore> = Arc::new(store.clone());
+        let reviews = review_store(&settings, &store).await?;
+        let levels: Arc<dyn SellerLevelStore> = Arc::new(store.clone());
+        // Hears what the indexer indexed; bound to the alert actor below.
+        let alert_listener = actors::saved::AlertListener::new();
         let gig_actors = GigActors::start(
             GigActorsConfig {
                 shards: settings.gigs.shards,
@@ -186,7 +200,13 @@ impl AppState {
             accounts.clone(),
             media.clone(),
             search.tier.clone(),
-            IndexerExtras::default(),
+            IndexerExtras {
+                signals: Arc::new(ReviewSignals {
+                    reviews: reviews.clone(),
+                    levels: levels.clone(),
+                }),
+                listener: Some(alert_listener.clone()),
+            },
         )
         .await?;
         if search.needs_rebuild {
@@ -225,7 +245,13 @@ impl AppState {
         )
         .await?;
         let payments = payments(&settings)?;
-        let mail = mail_queue(&settings, &store, mailer.clone(), clock.clone());
+        let mail = mail_queue(
+            &settings,
+            &store,
+            mailer.clone(),
+            clock.clone(),
+            unsubscribe.clone(),
+        );
         let feed = AdminFeed::new(Arc::new(store.clone()), clock.clone());
         let order_settings = &settings.orders;
         let orders = OrderService::start(
@@ -243,11 +269,56 @@ impl AppState {
                 gigs: gigs.clone(),
                 chat: chat_store,
                 payments: payments.provider(),
-                live,
+                live: live.clone(),
                 clock: clock.clone(),
                 mail: mail.clone(),
                 feed: feed.clone(),
             },
+        )
+        .await?;
+        let review_settings = &settings.reviews;
+        let reviews = ReviewService::start(
+            ReviewConfig {
+                policy: ReviewPolicy {
+                    window: TimeDelta::days(i64::from(review_settings.window_days.max(1))),
+                    remind_before: TimeDelta::hours(i64::from(review_settings.remind_before_hours)),
+                },
+                poll: Duration::from_secs(review_settings.poll_secs.max(1)),
+                levels_every: Duration::from_secs(review_settings.levels_every_secs.max(60)),
+                public_url: settings.server.public_url.clone(),
+            },
+            ReviewDeps {
+                reviews,
+                orders: Arc::new(store.clone()),
+                levels,
+                accounts: accounts.clone(),
+                gigs: gigs.clone(),
+                gig_actors: gig_actors.clone(),
+                live,
+                mail: mail.clone(),
+                clock: clock.clone(),
+            },
+        );
+        let saved_settings = &settings.saved_searches;
+        let saved = actors::saved::SavedSearches::start(
+            actors::saved::SavedConfig {
+                digest_hour: saved_settings.digest_hour,
+                tick: Duration::from_secs(saved_settings.refresh_secs.max(1)),
+                refresh: Duration::from_secs(saved_settings.refresh_secs.max(1)),
+                digest_gigs_per_search: saved_settings.digest_gigs_per_search.max(1),
+                public_url: settings.server.public_url.clone(),
+                ..actors::saved::SavedConfig::default()
+            },
+            actors::saved::SavedDeps {
+                store: Arc::new(store.clone()),
+                accounts: accounts.clone(),
+                gigs: gigs.clone(),
+                live: chat.live().clone(),
+                mail: mail.clone(),
+                clock: clock.clone(),
+                parse: crate::routes::saved::query_parser(),
+            },
+            &alert_listener,
         )
         .await?;
         if let Payments::Dev(dev) = &payments {
@@ -271,6 +342,8 @@ impl AppState {
             search: search.tier,
             chat,
             orders,
+            saved,
+            reviews,
             payments,
             feed,
             flag_policy: Arc::new(FlagPolicy {
@@ -282,6 +355,7 @@ impl AppState {
             sessions,
             mailer,
             mail,
+            unsubscribe,
             hasher,
             tokens: Arc::new(AccessTokens::new(&secret, ttl)),
             account_limiter: limiter(auth.account_max_failures),
@@ -329,8 +403,9 @@ impl AppState {
     /// this returns) and wakes the sender, which delivers it in the
     /// background, retrying: a slow or failing mail server never fails or
     /// slows the request that triggered it. A store failure is logged, not
-    /// returned: what the request did is done already.
-    pub async fn send_mail(&self, to: Email, mail: AccountMail) {
+    /// returned: what the request did is done already. Mail to an account
+    /// (`&User`) follows its e-mail preferences when it is sent.
+    pub async fn send_mail(&self, to: impl Into<Recipient>, mail: AccountMail) {
         let key = format!("account:{}:{}", mail.kind(), uuid::Uuid::now_v7());
         let kind = mail.kind();
         if let Err(error) = self.mail.enqueue(key, to, mail).await {
@@ -360,15 +435,17 @@ impl AppState {
     }
 }
 
-/// The mail outbox in the database, sent through `mailer`.
+/// The mail outbox in the database, sent through `mailer`, honouring the
+/// e-mail preferences stored beside it.
 fn mail_queue(
     settings: &Settings,
     store: &SqlStore,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
+    unsubscribe: Arc<UnsubscribeTokens>,
 ) -> MailQueue {
     let mail = &settings.mail;
-    MailQueue::start(
+    MailQueue::start_with_preferences(
         MailConfig {
             poll: Duration::from_secs(mail.outbox_poll_secs.max(1)),
             max_attempts: mail.max_attempts.max(1),
@@ -382,6 +459,10 @@ fn mail_queue(
         Arc::new(store.clone()),
         mailer,
         clock,
+        Preferences {
+            store: Arc::new(store.clone()),
+            links: unsubscribe,
+        },
     )
 }
 
@@ -434,6 +515,34 @@ async fn session_store(
             })?;
             tracing::info!(table = %sessions.dynamodb_table, "sessions in DynamoDB");
             Arc::new(store)
+        }
+    })
+}
+
+/// The review store the settings name: the database, or a DynamoDB table
+/// (created if missing).
+async fn review_store(
+    settings: &Settings,
+    store: &SqlStore,
+) -> anyhow::Result<Arc<dyn ReviewStore>> {
+    let reviews = &settings.reviews;
+    Ok(match reviews.backend {
+        SessionBackend::Sql => Arc::new(store.clone()),
+        SessionBackend::DynamoDb => {
+            let dynamo = DynamoReviewStore::new(
+                &dynamodb_connection(&settings.sessions),
+                &reviews.dynamodb_table,
+            )
+            .await
+            .context("configuring DynamoDB reviews")?;
+            dynamo.ensure_table().await.with_context(|| {
+                format!(
+                    "checking or creating the reviews table {}",
+                    reviews.dynamodb_table
+                )
+            })?;
+            tracing::info!(table = %reviews.dynamodb_table, "reviews in DynamoDB");
+            Arc::new(dynamo)
         }
     })
 }

@@ -18,6 +18,8 @@
 //!   filters, counts facets and pages in one pass).
 //! - `elastic`: [`ElasticsearchBackend`] (mapping, bulk writes, query DSL).
 //! - `tier`: [`SearchTier`], Elasticsearch first with tantivy as fallback.
+//! - `matcher`: [`QueryMatcher`], whether one gig matches a query without an
+//!   index, by the local index's rules (saved-search alerts).
 //! - `synthetic` (feature `synthetic`): believable generated gigs for
 //!   benchmarks and bulk seeding.
 
@@ -26,6 +28,7 @@ mod cursor;
 mod elastic;
 mod error;
 mod local;
+mod matcher;
 mod model;
 mod suggest;
 mod text;
@@ -38,6 +41,7 @@ pub use backend::SearchBackend;
 pub use elastic::ElasticsearchBackend;
 pub use error::SearchError;
 pub use local::{Opened, TantivyIndex};
+pub use matcher::{DocumentTerms, QueryMatcher};
 pub use model::{
     CategoryCount, GigDocument, GigHit, ParseEnumError, SearchPage, SearchQuery, SellerLevel, Sort,
     Suggestion, SuggestionKind, DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT_CHARS,

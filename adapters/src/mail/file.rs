@@ -65,7 +65,8 @@ impl FileMailer {
 #[async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, to: &Email, mail: &AccountMail) -> Result<(), MailError> {
-        self.send_with_id(uuid::Uuid::new_v4(), to, mail).await
+        self.send_with_id(uuid::Uuid::new_v4(), to, mail, None)
+            .await
     }
 
     /// The file is named after `id` too, so a mail written again under the
@@ -75,8 +76,9 @@ impl Mailer for FileMailer {
         id: uuid::Uuid,
         to: &Email,
         mail: &AccountMail,
+        unsubscribe: Option<&str>,
     ) -> Result<(), MailError> {
-        let message = message::build(&self.from, to, mail, id)?;
+        let message = message::build(&self.from, to, mail, id, unsubscribe)?;
         let name = format!(
             "{}-{}-{}.eml",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),

@@ -7,8 +7,12 @@
 //!   `.eml` file into an outbox directory and logs its link, so a developer
 //!   can click it.
 //! - [`SmtpMailer`]: production. Delivers through an SMTP server (lettre).
+//! - [`UnsubscribeTokens`]: the signed tokens of the links that turn a
+//!   category of optional mail off without signing in, and the links
+//!   themselves (`UnsubscribeLinks`).
 //!
-//! Both build the same `multipart/alternative` MIME message. Configuration
+//! Both build the same `multipart/alternative` MIME message; optional mail
+//! also carries its unsubscribe link (footer and RFC 8058 headers). Configuration
 //! (which mailer, addresses, credentials) belongs to the gateway; this module
 //! only takes already-decided values.
 
@@ -16,7 +20,9 @@ mod file;
 mod message;
 mod smtp;
 mod template;
+mod unsubscribe;
 
 pub use file::FileMailer;
 pub use smtp::{SmtpMailer, SmtpSettings, SmtpTls};
-pub use template::{render, RenderedMail};
+pub use template::{render, render_with, RenderedMail};
+pub use unsubscribe::{BadToken, UnsubscribeTokens};

@@ -114,7 +114,8 @@ fn tls_parameters(host: &str) -> Result<TlsParameters, MailError> {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, to: &Email, mail: &AccountMail) -> Result<(), MailError> {
-        self.send_with_id(uuid::Uuid::new_v4(), to, mail).await
+        self.send_with_id(uuid::Uuid::new_v4(), to, mail, None)
+            .await
     }
 
     async fn send_with_id(
@@ -122,8 +123,9 @@ impl Mailer for SmtpMailer {
         id: uuid::Uuid,
         to: &Email,
         mail: &AccountMail,
+        unsubscribe: Option<&str>,
     ) -> Result<(), MailError> {
-        let message = message::build(&self.from, to, mail, id)?;
+        let message = message::build(&self.from, to, mail, id, unsubscribe)?;
         let server = format!("{}:{}", self.settings.host, self.settings.port);
         // lettre bounds connecting with the timeout, not waiting for replies:
         // bound the whole conversation too.

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use domain::mail::AccountMail;
+use domain::mail::{AccountMail, DigestSection};
 use domain::ports::MailError;
 use minijinja::{context, AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
 
@@ -63,6 +63,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("notice.txt", include_str!("templates/notice.txt")),
     ("notice.html", include_str!("templates/notice.html")),
+    (
+        "saved_search_digest.subject.txt",
+        include_str!("templates/saved_search_digest.subject.txt"),
+    ),
+    (
+        "saved_search_digest.txt",
+        include_str!("templates/saved_search_digest.txt"),
+    ),
+    (
+        "saved_search_digest.html",
+        include_str!("templates/saved_search_digest.html"),
+    ),
 ];
 
 static ENVIRONMENT: LazyLock<Result<Environment<'static>, minijinja::Error>> =
@@ -113,10 +125,23 @@ fn escape_html(text: &str) -> String {
 
 /// Renders the subject, text and HTML of an account mail.
 pub fn render(mail: &AccountMail) -> Result<RenderedMail, MailError> {
+    render_with(mail, None)
+}
+
+/// [`render`], with the footer of optional mail when `unsubscribe` is
+/// given: what the mail is about (its category) and the link that turns
+/// that off, in both bodies.
+pub fn render_with(
+    mail: &AccountMail,
+    unsubscribe: Option<&str>,
+) -> Result<RenderedMail, MailError> {
     let env = ENVIRONMENT
         .as_ref()
         .map_err(|e| MailError(format!("mail templates are invalid: {e:#}")))?;
     if let Some(link) = mail.link() {
+        check_link(link)?;
+    }
+    if let Some(link) = unsubscribe {
         check_link(link)?;
     }
     let ctx = match mail {
@@ -145,6 +170,24 @@ pub fn render(mail: &AccountMail) -> Result<RenderedMail, MailError> {
             link,
             ..
         } => context! { username, subject, body, action, link },
+        AccountMail::SavedSearchDigest {
+            username,
+            sections,
+            link,
+        } => {
+            let sections = digest_sections(sections)?;
+            let total: u64 = sections
+                .iter()
+                .map(|s| s.gigs.len() as u64 + u64::from(s.more))
+                .sum();
+            context! { username, sections, total, link }
+        }
+    };
+    // Every layout reads these: undefined values are errors.
+    let ctx = context! {
+        unsubscribe,
+        category => mail.category().summary(),
+        ..ctx
     };
     let kind = mail.kind();
     let render_one = |suffix: &str| -> Result<String, MailError> {
@@ -164,6 +207,47 @@ pub fn render(mail: &AccountMail) -> Result<RenderedMail, MailError> {
         text: render_one("txt")?,
         html: render_one("html")?,
     })
+}
+
+/// A digest section as the templates read it: prices as text.
+#[derive(serde::Serialize)]
+struct SectionView<'a> {
+    name: &'a str,
+    gigs: Vec<GigView<'a>>,
+    more: u32,
+}
+
+#[derive(serde::Serialize)]
+struct GigView<'a> {
+    title: &'a str,
+    price: String,
+    link: &'a str,
+}
+
+/// The digest's sections, with every gig link checked.
+fn digest_sections(sections: &[DigestSection]) -> Result<Vec<SectionView<'_>>, MailError> {
+    sections
+        .iter()
+        .map(|section| {
+            let gigs = section
+                .gigs
+                .iter()
+                .map(|gig| {
+                    check_link(&gig.link)?;
+                    Ok(GigView {
+                        title: &gig.title,
+                        price: gig.price.to_string(),
+                        link: &gig.link,
+                    })
+                })
+                .collect::<Result<Vec<_>, MailError>>()?;
+            Ok(SectionView {
+                name: &section.name,
+                gigs,
+                more: section.more,
+            })
+        })
+        .collect()
 }
 
 /// Links go into `href` attributes, so only web links are accepted.
@@ -307,6 +391,120 @@ mod tests {
         assert!(rendered.html.contains("7 March 2025 at 09:05 UTC"));
         assert!(rendered.text.contains("If it was not you"));
         assert!(rendered.text.contains("Forgot password?"));
+    }
+
+    #[test]
+    fn optional_mail_says_how_to_unsubscribe_in_both_bodies() {
+        const OFF: &str = "https://marketplace.example/unsubscribe?token=AbC-_1.orders.xYz";
+        let notice = AccountMail::Notice {
+            username: "ada".into(),
+            kind: "order.delivered".into(),
+            subject: "Your order was delivered".into(),
+            body: "Accept it or ask for a revision.".into(),
+            action: "View the order".into(),
+            link: LINK.into(),
+        };
+        let with = render_with(&notice, Some(OFF)).unwrap();
+        assert!(
+            with.text.contains(&format!(
+                "Don't want e-mails about your orders? Turn them off here:\n{OFF}"
+            )),
+            "{}",
+            with.text
+        );
+        assert!(
+            with.html.contains(&format!("href=\"{OFF}\"")),
+            "{}",
+            with.html
+        );
+        assert!(with
+            .html
+            .contains("Don&rsquo;t want e-mails about your orders?"));
+        // The button, the plain link and the unsubscribe link.
+        assert_eq!(with.html.matches("href=").count(), 3);
+
+        // Without a link (essential mail), no footer at all.
+        let without = render(&notice).unwrap();
+        assert!(!without.text.contains("Turn them off"), "{}", without.text);
+        assert!(!without.html.to_lowercase().contains("unsubscribe"));
+        assert_eq!(without.subject, with.subject);
+
+        let err = render_with(&notice, Some("mailto:off@marketplace.example")).unwrap_err();
+        assert!(err.0.contains("http"), "{err}");
+    }
+
+    fn digest(username: &str, gig_link: &str) -> AccountMail {
+        use domain::mail::DigestGig;
+        use domain::money::{Currency, Money};
+        let gig = |title: &str, amount_minor| DigestGig {
+            title: title.into(),
+            price: Money {
+                amount_minor,
+                currency: Currency::Usd,
+            },
+            link: gig_link.into(),
+        };
+        AccountMail::SavedSearchDigest {
+            username: username.into(),
+            sections: vec![
+                DigestSection {
+                    name: "Logos <cheap>".into(),
+                    gigs: vec![gig("I will design a \"minimalist\" logo", 2500)],
+                    more: 0,
+                },
+                DigestSection {
+                    name: "Web apps".into(),
+                    gigs: vec![gig("I will build your React app", 15000)],
+                    more: 3,
+                },
+            ],
+            link: LINK.into(),
+        }
+    }
+
+    #[test]
+    fn the_digest_lists_each_search_with_its_gigs() {
+        const GIG: &str = "https://marketplace.example/gigs/0190-a";
+        let rendered = render(&digest("ada", GIG)).unwrap();
+        assert_eq!(rendered.subject, "5 new gigs for your saved searches");
+        let text = &rendered.text;
+        assert!(text.starts_with("Hi ada,\n"), "{text}");
+        assert!(text.contains("Logos <cheap>:\n- I will design a \"minimalist\" logo, from 25.00 USD\n  https://marketplace.example/gigs/0190-a\n"), "{text}");
+        assert!(
+            text.contains("Web apps:\n- I will build your React app, from 150.00 USD\n"),
+            "{text}"
+        );
+        assert!(text.contains("- and 3 more"), "{text}");
+        assert!(
+            text.contains(&format!("Manage your saved searches: {LINK}")),
+            "{text}"
+        );
+        let html = &rendered.html;
+        assert!(html.contains("Logos &lt;cheap&gt;"), "{html}");
+        assert!(html.contains(&format!("<a href=\"{GIG}\"")), "{html}");
+        assert!(
+            html.contains("I will design a &quot;minimalist&quot; logo</a>, from 25.00 USD"),
+            "{html}"
+        );
+        // Two gigs, the button and the plain link.
+        assert_eq!(html.matches("href=").count(), 4);
+
+        let one = AccountMail::SavedSearchDigest {
+            username: "ada".into(),
+            sections: vec![DigestSection {
+                name: "Logos".into(),
+                gigs: Vec::new(),
+                more: 1,
+            }],
+            link: LINK.into(),
+        };
+        assert_eq!(
+            render(&one).unwrap().subject,
+            "1 new gig for your saved searches"
+        );
+        // A gig link that is not a web link is refused like any other.
+        let err = render(&digest("ada", "javascript:alert(1)")).unwrap_err();
+        assert!(err.0.contains("http"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `MailOutbox`: the durable mail outbox.
 //!
-//! Each mail is one row of `mail_outbox`: the recipient, the whole
-//! `AccountMail` as JSON (`mail`), and the columns the worker needs
-//! (`status`, `attempts`, `next_attempt_at`, `leased_until`). Every write
-//! is one statement, so none needs a transaction:
+//! Each mail is one row of `mail_outbox`: the recipient (an address, and
+//! the account whose preferences apply, if any), the whole `AccountMail`
+//! as JSON (`mail`), and the columns the worker needs (`status`,
+//! `attempts`, `next_attempt_at`, `leased_until`). Every write is one
+//! statement, so none needs a transaction:
 //!
 //! - enqueueing inserts with `ON CONFLICT (key) DO NOTHING`, so a key
 //!   enqueued before writes nothing;
@@ -12,11 +13,13 @@
 //!   leased (or its lease ran out). PostgreSQL re-checks the condition on
 //!   the row a concurrent claim just committed, and SQLite has one writer
 //!   at a time, so of several claims exactly one changes the row;
-//! - marking sent, failed or dead frees the lease.
+//! - marking sent, failed, dead or skipped frees the lease; sent, dead and
+//!   skipped are final.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::account::Email;
+use domain::ids::UserId;
 use domain::mail::AccountMail;
 use domain::ports::{MailOutbox, MailStatus, QueuedMail, StoreError};
 use sqlx::types::Json;
@@ -24,19 +27,19 @@ use uuid::Uuid;
 
 use super::{on_pool, store_error, ts, SqlStore};
 
-const COLUMNS: &str = "id, key, recipient, mail, status, attempts, next_attempt_at, \
+const COLUMNS: &str = "id, key, recipient, user_id, mail, status, attempts, next_attempt_at, \
      leased_until, last_error, created_at, sent_at";
 
-const INSERT: &str = "INSERT INTO mail_outbox (id, key, recipient, mail, status, attempts, \
-     next_attempt_at, leased_until, last_error, created_at, sent_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+const INSERT: &str = "INSERT INTO mail_outbox (id, key, recipient, user_id, mail, status, \
+     attempts, next_attempt_at, leased_until, last_error, created_at, sent_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
      ON CONFLICT (key) DO NOTHING";
 
 /// Leases a pending mail that is due at `$2` and free, until `$3`.
 const CLAIM: &str = "UPDATE mail_outbox SET leased_until = $3, attempts = attempts + 1 \
      WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2 \
      AND (leased_until IS NULL OR leased_until <= $2) \
-     RETURNING id, key, recipient, mail, status, attempts, next_attempt_at, \
+     RETURNING id, key, recipient, user_id, mail, status, attempts, next_attempt_at, \
      leased_until, last_error, created_at, sent_at";
 
 /// One outbox row.
@@ -45,6 +48,7 @@ struct MailRow {
     id: Uuid,
     key: String,
     recipient: String,
+    user_id: Option<Uuid>,
     mail: Json<AccountMail>,
     status: String,
     attempts: i32,
@@ -63,6 +67,7 @@ impl TryFrom<MailRow> for QueuedMail {
         Ok(QueuedMail {
             id: row.id,
             to: Email::parse(&row.recipient).map_err(|_| corrupt("invalid recipient"))?,
+            user_id: row.user_id.map(UserId::from_uuid),
             status: MailStatus::parse(&row.status).ok_or_else(|| corrupt("unknown status"))?,
             attempts: u32::try_from(row.attempts).map_err(|_| corrupt("negative attempts"))?,
             key: row.key,
@@ -103,6 +108,7 @@ impl SqlStore {
                 MailUpdate::Sent(now) => q.bind(ts(now)),
                 MailUpdate::Failed(error, at) => q.bind(clip(error)).bind(ts(at)),
                 MailUpdate::Dead(error) => q.bind(clip(error)),
+                MailUpdate::Skipped => q,
             };
             q.execute(pool).await.map(|done| done.rows_affected())
         })
@@ -118,6 +124,7 @@ enum MailUpdate<'a> {
     Sent(DateTime<Utc>),
     Failed(&'a str, DateTime<Utc>),
     Dead(&'a str),
+    Skipped,
 }
 
 #[async_trait]
@@ -131,6 +138,7 @@ impl MailOutbox for SqlStore {
                 .bind(mail.id)
                 .bind(&mail.key)
                 .bind(mail.to.as_str())
+                .bind(mail.user_id.map(|user| user.as_uuid()))
                 .bind(Json(&mail.mail))
                 .bind(mail.status.as_str())
                 .bind(attempts)
@@ -218,6 +226,17 @@ impl MailOutbox for SqlStore {
              WHERE id = $1 AND status = 'pending'",
             id,
             MailUpdate::Dead(error),
+        )
+        .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(mail_id = %id), err(level = "debug"))]
+    async fn mark_skipped(&self, id: Uuid) -> Result<(), StoreError> {
+        self.update_mail(
+            "UPDATE mail_outbox SET status = 'skipped', last_error = NULL, leased_until = NULL \
+             WHERE id = $1 AND status = 'pending'",
+            id,
+            MailUpdate::Skipped,
         )
         .await
     }

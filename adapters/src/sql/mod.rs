@@ -29,6 +29,9 @@
 //!   cursor; each mark appends `notification.read` to the user's log).
 //! - `mail_outbox`: `MailOutbox` (mail stored before it is sent, claimed
 //!   under a lease by one conditional update, retried, given up on).
+//! - `saved`: `SavedStore` (favourites, saved searches with their limits
+//!   checked under the user's row, the gigs each search matched, when each
+//!   gig was first public; an alert is appended with its match).
 //!
 //! Invariants both backends keep:
 //! - Times are truncated to microseconds before they are stored (PostgreSQL's
@@ -49,13 +52,17 @@
 
 mod account;
 mod chat;
+mod email_preferences;
 mod gig;
+mod levels;
 mod live;
 mod mail_outbox;
 mod moderation;
 mod notifications;
 mod order;
+mod review;
 mod rows;
+mod saved;
 mod session;
 
 use std::str::FromStr;

@@ -63,8 +63,8 @@ const INSERT_ORDER: &str = "INSERT INTO orders (id, buyer_id, seller_id, convers
 /// Replaces an order that still has the expected version (`$9`). The
 /// parties, the offer, the gig and the amounts never change.
 const UPDATE_ORDER: &str = "UPDATE orders SET status = $2, payment_provider = $3, \
-     payment_intent_id = $4, deadline = $5, data = $6, version = $7, updated_at = $8 \
-     WHERE id = $1 AND version = $9";
+     payment_intent_id = $4, deadline = $5, data = $6, version = $7, updated_at = $8, \
+     completed_at = $10 WHERE id = $1 AND version = $9";
 
 const ORDER_BY_ID: &str = "SELECT data, version FROM orders WHERE id = $1";
 
@@ -259,6 +259,30 @@ fn seller_accounts(seller: UserId) -> [String; 3] {
 
 #[async_trait]
 impl OrderStore for SqlStore {
+    async fn completed_between(
+        &self,
+        after: (DateTime<Utc>, Option<OrderId>),
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Order>, StoreError> {
+        let (from, after_id) = after;
+        let rows: Vec<(Json<Order>,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT data FROM orders WHERE status = 'completed' \
+                 AND (completed_at > $1 OR (completed_at = $1 AND id > $2)) \
+                 AND completed_at <= $3 ORDER BY completed_at, id LIMIT $4",
+            )
+            .bind(ts(from))
+            .bind(after_id.map_or(uuid::Uuid::nil(), |id| id.as_uuid()))
+            .bind(ts(until))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(store_error)?;
+        Ok(rows.into_iter().map(|(order,)| order.0).collect())
+    }
+
     #[tracing::instrument(
         level = "debug",
         skip_all,
@@ -498,6 +522,7 @@ impl OrderStore for SqlStore {
                 .bind(order.version)
                 .bind(ts(order.updated_at))
                 .bind(write.expected_version)
+                .bind(order.completed_at.map(ts))
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?

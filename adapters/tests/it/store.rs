@@ -5,15 +5,22 @@
 //! ledger and offer scenarios in `orders`, moderation queue, feed, audit log
 //! and admin list scenarios in `moderation`, mail outbox scenarios in
 //! `mail_outbox` (`store::mail_outbox::{sqlite,postgres}::*`), notification
-//! read state in `notifications` (`store::notifications::{sqlite,postgres}::*`).
+//! read state in `notifications` (`store::notifications::{sqlite,postgres}::*`),
+//! review scenarios, written against the `ReviewStore` port, in `reviews`
+//! (`store::reviews::{sqlite,postgres}::*`), favourites and saved searches
+//! in `saved` (`store::saved::{sqlite,postgres}::*`).
 
 mod chat;
+mod email_preferences;
 mod gigs;
 mod harness;
+mod levels;
 mod mail_outbox;
 mod moderation;
 mod notifications;
 mod orders;
+mod reviews;
+mod saved;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -762,7 +762,7 @@ pub async fn suspend(
     state.end_live_sessions(user_id, EndedSessions::AllExcept(None));
     let gigs = reindex_seller(state, user_id).await?;
     state.send_mail(
-        user.email.clone(),
+        &user,
         notice_mail(
             state,
             &user,
@@ -811,7 +811,7 @@ pub async fn reinstate(
     let gigs = reindex_seller(state, user_id).await?;
     state
         .send_mail(
-            user.email.clone(),
+            &user,
             notice_mail(
                 state,
                 &user,
@@ -1150,10 +1150,7 @@ async fn publish_notice(
         )
         .await?;
     state
-        .send_mail(
-            user.email.clone(),
-            notice_mail(state, user, kind, title, body),
-        )
+        .send_mail(user, notice_mail(state, user, kind, title, body))
         .await;
     Ok(())
 }

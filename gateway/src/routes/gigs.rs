@@ -287,7 +287,11 @@ async fn execute(
 }
 
 /// A gig the caller may see: active ones to everyone, the rest to their seller.
-async fn visible_gig(state: &AppState, id: GigId, viewer: Option<&AuthUser>) -> ApiResult<Gig> {
+pub(crate) async fn visible_gig(
+    state: &AppState,
+    id: GigId,
+    viewer: Option<&AuthUser>,
+) -> ApiResult<Gig> {
     let gig = state
         .gigs
         .gig(id)

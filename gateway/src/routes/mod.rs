@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod conversations;
+pub mod email_preferences;
 pub mod gigs;
 pub mod me;
 pub mod notifications;
@@ -10,6 +11,8 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod reports;
+pub mod reviews;
+pub mod saved;
 pub mod search;
 pub mod seller;
 pub mod users;

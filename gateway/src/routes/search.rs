@@ -143,7 +143,8 @@ fn hit_view(hit: search::GigHit) -> GigHitView {
 }
 
 impl SearchParams {
-    fn into_query(self) -> ApiResult<SearchQuery> {
+    /// The query these parameters ask for; saved searches store them too.
+    pub(crate) fn into_query(self) -> ApiResult<SearchQuery> {
         let text = self
             .q
             .map(|q| q.trim().to_string())

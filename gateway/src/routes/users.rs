@@ -3,12 +3,14 @@
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use domain::account::Username;
+use domain::review::RatingSubject;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody, Json};
+use crate::routes::reviews::{rating_of, seller_standing, RatingView, SellerStandingView};
 use crate::routes::seller::SellerProfileView;
 use crate::state::AppState;
 
@@ -27,6 +29,10 @@ pub struct PublicProfile {
     pub is_seller: bool,
     /// Present when the account sells.
     pub seller: Option<SellerProfileView>,
+    /// Level and rating as a seller, when the account sells.
+    pub seller_standing: Option<SellerStandingView>,
+    /// Rating as a buyer, from sellers' reviews.
+    pub buyer_rating: RatingView,
 }
 
 /// The public profile of an account, buyer and seller parts.
@@ -47,6 +53,11 @@ async fn public_profile(
         .filter(|u| u.can_sign_in())
         .ok_or_else(not_found)?;
     let seller = state.accounts.seller_profile(user.id).await?;
+    let seller_standing = match seller {
+        Some(_) => Some(seller_standing(&state, user.id).await?),
+        None => None,
+    };
+    let buyer_rating = rating_of(&state, RatingSubject::Buyer(user.id)).await?;
     Ok(Json(PublicProfile {
         username: user.username.to_string(),
         display_name: user.display_name,
@@ -55,5 +66,7 @@ async fn public_profile(
         member_since: user.created_at,
         is_seller: seller.is_some(),
         seller: seller.as_ref().map(SellerProfileView::from),
+        seller_standing,
+        buyer_rating,
     }))
 }

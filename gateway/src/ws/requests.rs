@@ -56,6 +56,13 @@ pub const KINDS: &[&str] = &[
     "notification.unread",
     "notification.read",
     "notification.read_all",
+    "favourite.add",
+    "favourite.remove",
+    "favourite.list",
+    "saved_search.list",
+    "saved_search.create",
+    "saved_search.update",
+    "saved_search.delete",
 ];
 
 /// Starts carrying out a request of one of the [`KINDS`] for `user`.
@@ -212,6 +219,9 @@ async fn carry_out(state: &AppState, user: UserId, kind: &str, data: Value) -> A
         "notification.read_all" => {
             let request: ReadAllRequest = frames::data(kind, data)?;
             json(&notifications::mark_all_read(state, user, request).await?)
+        }
+        kind if crate::routes::saved::SOCKET_KINDS.contains(&kind) => {
+            crate::routes::saved::socket_request(state, user, kind, data).await
         }
         _ => Err(unknown(kind)),
     }

@@ -42,10 +42,16 @@
 //!   append-only audit log, lists and live statistics.
 //! - `mail_outbox`: a verification mail queued while SMTP is down survives
 //!   a restart and arrives once (a real `aiosmtpd`).
+//! - `email_preferences`: preferences and unsubscribe links against a real
+//!   `aiosmtpd`: skipped order mail, the link from a delivered mail, the
+//!   one-click post, refused tokens, and a choice made during an outage.
 //! - `notifications`: the notification list and its read state, shared
 //!   live by every session of the user.
 //! - `load_users`: load-test accounts and their long-lived sessions
 //!   (`seed --load-users`).
+//! - `saved`: favourites and saved searches, the live alert for a newly
+//!   published matching gig, and the daily digest (and, ignored, the
+//!   publish→alert latency measurement).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[macro_use]
@@ -55,6 +61,7 @@ mod account;
 mod admin;
 mod bad_input;
 mod chat;
+mod email_preferences;
 mod gigs;
 mod journey;
 mod live;
@@ -68,6 +75,8 @@ mod order_timers;
 mod orders;
 mod password;
 mod registration;
+mod reviews;
+mod saved;
 mod search;
 mod seller;
 mod sessions;

@@ -6,7 +6,7 @@
 //! tantivy work runs on tokio's blocking pool.
 
 mod collect;
-mod schema;
+pub(crate) mod schema;
 
 use std::collections::HashSet;
 use std::fs;

@@ -36,7 +36,7 @@ fn new_conversation(
 }
 
 /// Opens the conversation and checks it was created now, with its events.
-async fn start(
+pub(super) async fn start(
     store: &SqlStore,
     by: UserId,
     with: UserId,
@@ -83,7 +83,7 @@ fn attachment(conversation: ConversationId, name: &str, bytes: u64) -> Attachmen
 }
 
 /// Stores the next message of the conversation from `sender`.
-async fn send(
+pub(super) async fn send(
     store: &SqlStore,
     conversation: ConversationId,
     sender: UserId,

@@ -1,12 +1,13 @@
 //! Fresh databases for the store suite: a SQLite file in a temporary
 //! directory, a new PostgreSQL database that is dropped afterwards, or a
-//! DynamoDB table on a `moto_server` of its own (sessions only).
+//! DynamoDB table on a `moto_server` of its own (sessions and reviews).
 
 use std::future::Future;
 use std::panic::resume_unwind;
+use std::sync::Arc;
 
 use adapters::aws::AwsConnection;
-use adapters::dynamo::DynamoSessionStore;
+use adapters::dynamo::{DynamoReviewStore, DynamoSessionStore};
 use adapters::sql::SqlStore;
 use sqlx::{Connection, Executor, PgConnection};
 use tempfile::TempDir;
@@ -88,7 +89,47 @@ where
 /// database. Fails, never skips, without `moto_server`.
 pub async fn run_dynamodb<F, Fut>(scenario: F)
 where
-    F: FnOnce(SqlStore, DynamoSessionStore) -> Fut,
+    F: FnOnce(SqlStore, DynamoSessionStore) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    with_moto(|connection, users| async move {
+        let table = format!("sessions-{}", uuid::Uuid::new_v4().simple());
+        let sessions = DynamoSessionStore::new(&connection, &table).await?;
+        sessions.ensure_table().await?;
+        // Creating it again finds it.
+        sessions.ensure_table().await?;
+        scenario(users, sessions).await
+    })
+    .await;
+}
+
+/// Runs `scenario` against a new DynamoDB reviews table on a fresh
+/// `moto_server` (killed afterwards), with the users and orders in a fresh
+/// SQLite database that the review store checks orders against. Fails,
+/// never skips, without `moto_server`.
+pub async fn run_dynamodb_reviews<F, Fut>(scenario: F)
+where
+    F: FnOnce(SqlStore, DynamoReviewStore) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    with_moto(|connection, sql| async move {
+        let table = format!("reviews-{}", uuid::Uuid::new_v4().simple());
+        let reviews = DynamoReviewStore::new(&connection, &table).await?;
+        reviews.ensure_table().await?;
+        // Creating it again finds it.
+        reviews.ensure_table().await?;
+        let reviews = reviews.with_orders(Arc::new(sql.clone()));
+        scenario(sql, reviews).await
+    })
+    .await;
+}
+
+/// Runs `scenario` with a connection to a fresh `moto_server` (serving one
+/// request at a time, killed afterwards) and a fresh, migrated SQLite
+/// database for what stays relational.
+async fn with_moto<F, Fut>(scenario: F)
+where
+    F: FnOnce(AwsConnection, SqlStore) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let moto = crate::media::MotoServer::start_serial();
@@ -98,29 +139,15 @@ where
         access_key_id: Some("testing".into()),
         secret_access_key: Some("testing-secret".to_owned().into()),
     };
-    let table = format!("sessions-{}", uuid::Uuid::new_v4().simple());
-    let sessions = DynamoSessionStore::new(&connection, &table)
-        .await
-        .expect("build the DynamoDB client");
-    sessions
-        .ensure_table()
-        .await
-        .expect("create the sessions table");
-    // Creating it again finds it.
-    sessions
-        .ensure_table()
-        .await
-        .expect("find the sessions table");
-
     let dir = TempDir::new().expect("create a temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("users.db").display());
-    let users = SqlStore::connect(&url, MAX_CONNECTIONS)
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let sql = SqlStore::connect(&url, MAX_CONNECTIONS)
         .await
         .expect("open the sqlite database");
-    users.migrate().await.expect("migrate the sqlite database");
+    sql.migrate().await.expect("migrate the sqlite database");
 
-    let outcome = tokio::spawn(scenario(users.clone(), sessions)).await;
-    users.close().await;
+    let outcome = tokio::spawn(scenario(connection, sql.clone())).await;
+    sql.close().await;
     drop(dir);
     drop(moto);
     finish(outcome);
