@@ -18,7 +18,8 @@ pub enum MailCategory {
     Orders,
     /// Custom offers received, accepted, declined, withdrawn, expired.
     Offers,
-    /// Reviews received and reminders to review.
+    /// Reviews received, reminders to review, and the seller's level
+    /// changing.
     Reviews,
     /// The daily digest of new gigs matching saved searches.
     SavedSearches,
@@ -76,7 +77,7 @@ impl MailCategory {
         match kind.split_once('.').map(|(prefix, _)| prefix) {
             Some("order") => MailCategory::Orders,
             Some("offer") => MailCategory::Offers,
-            Some("review") => MailCategory::Reviews,
+            Some("review" | "level") => MailCategory::Reviews,
             Some("saved_search") => MailCategory::SavedSearches,
             _ => MailCategory::Moderation,
         }
@@ -235,6 +236,7 @@ mod category_tests {
             ("offer.expired", MailCategory::Offers),
             ("review.received", MailCategory::Reviews),
             ("review.reminder", MailCategory::Reviews),
+            ("level.changed", MailCategory::Reviews),
             ("saved_search.digest", MailCategory::SavedSearches),
             // What the Marketplace team sends (`gateway::admin::ops`).
             ("account.suspended", MailCategory::Moderation),
