@@ -214,9 +214,16 @@ impl AccountStore for SqlStore {
                 tx.rollback().await.map_err(store_error)?;
                 return Err(StoreError::NotFound);
             }
+            // Reviews stay: they are part of other users' orders and ratings,
+            // and show without a username once the author is gone.
             for statement in [
                 "DELETE FROM seller_profiles WHERE user_id = $1",
                 "DELETE FROM one_time_tokens WHERE user_id = $1",
+                "DELETE FROM favourites WHERE user_id = $1",
+                "DELETE FROM saved_search_matches WHERE search_id IN \
+                 (SELECT id FROM saved_searches WHERE user_id = $1)",
+                "DELETE FROM saved_searches WHERE user_id = $1",
+                "DELETE FROM email_preferences WHERE user_id = $1",
             ] {
                 sqlx::query(statement)
                     .bind(id.as_uuid())

@@ -16,6 +16,8 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult, ErrorBody, Json};
 use crate::extract::AuthUser;
 use crate::routes::auth::check_password;
+use crate::routes::email_preferences::{self, EmailCategoryView};
+use crate::routes::saved::{self, FavouriteItemView, FavouriteParams, SavedSearchView};
 use crate::routes::seller::{SellerProfileBody, SellerProfilePatch, SellerProfileView};
 use crate::state::AppState;
 
@@ -102,6 +104,10 @@ pub struct ExportView {
     pub account: MeView,
     pub seller_profile: Option<SellerProfileView>,
     pub sessions: Vec<SessionView>,
+    /// Newest first.
+    pub favourites: Vec<FavouriteItemView>,
+    pub saved_searches: Vec<SavedSearchView>,
+    pub email_preferences: Vec<EmailCategoryView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -207,6 +213,28 @@ async fn delete_me(
 async fn export_me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<ExportView>> {
     let record = seller_record(&state, &auth.user).await?;
     let sessions = state.sessions.sessions_for_user(auth.user.id).await?;
+    let mut favourites = Vec::new();
+    let mut before = None;
+    loop {
+        let page = saved::favourites(
+            &state,
+            auth.user.id,
+            FavouriteParams {
+                before,
+                limit: Some(100),
+            },
+        )
+        .await?;
+        favourites.extend(page.items);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let saved_searches = saved::saved_searches(&state, auth.user.id).await?.items;
+    let email_preferences = email_preferences::view(&state, auth.user.id)
+        .await?
+        .categories;
     Ok(Json(ExportView {
         exported_at: state.clock.now(),
         account: MeView::new(&auth.user, record.is_some()),
@@ -224,6 +252,9 @@ async fn export_me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<J
                 current: s.id == auth.session_id,
             })
             .collect(),
+        favourites,
+        saved_searches,
+        email_preferences,
     }))
 }
 

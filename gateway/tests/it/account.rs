@@ -1,6 +1,7 @@
 //! The account itself: suspension, editing the profile, deleting the
 //! account, exporting its data.
 
+use domain::ports::{EmailPreferences as _, SavedStore as _};
 use serde_json::{json, Value};
 
 use crate::helpers::{TestApp, PASSWORD};
@@ -115,6 +116,41 @@ async fn delete_me_needs_the_password_and_erases_the_account(app: TestApp) {
     let (user, tokens) = app.verified_user("alan").await;
     let other = app.login_ok("alan", PASSWORD).await;
     app.become_seller(&tokens.access).await.expect(201);
+    let (_, seller) = app.seller("sally").await;
+    let gig = app
+        .create_gig_ok(
+            &seller.access,
+            &crate::helpers::gig_body(
+                "I will design a clean logo for your brand",
+                "graphics-design",
+                "logo-design",
+            ),
+        )
+        .await;
+    let gig = gig["id"].as_str().unwrap().to_string();
+    app.send(
+        app.request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/me/favourites/{gig}"),
+        )
+        .bearer_auth(&tokens.access),
+    )
+    .await
+    .expect(201);
+    app.post_json_as(
+        &tokens.access,
+        "/api/v1/me/saved-searches",
+        &json!({ "name": "Logos", "query": { "q": "logo" } }),
+    )
+    .await
+    .expect(201);
+    app.send(
+        app.request(reqwest::Method::PUT, "/api/v1/me/email-preferences")
+            .bearer_auth(&tokens.access)
+            .json(&json!({ "categories": [{ "category": "orders", "enabled": false }] })),
+    )
+    .await
+    .expect(200);
     app.patch_json_as(&tokens.access, "/api/v1/me", &json!({ "bio": "hello" }))
         .await
         .expect(200);
@@ -177,6 +213,22 @@ async fn delete_me_needs_the_password_and_erases_the_account(app: TestApp) {
         .await
         .unwrap()
         .is_none());
+    let id = user.user_id();
+    assert!(app
+        .state
+        .store
+        .saved_searches_of(id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(app
+        .state
+        .store
+        .favourites(id, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(app.state.store.disabled_mail(id).await.unwrap().is_empty());
 }
 
 async fn export_lists_account_seller_profile_and_sessions(app: TestApp) {
@@ -204,6 +256,10 @@ async fn export_lists_account_seller_profile_and_sessions(app: TestApp) {
     assert_eq!(export["account"]["roles"], json!(["buyer", "seller"]));
     assert_eq!(export["seller_profile"]["full_name"], "Ada Lovelace");
     assert!(export["exported_at"].is_string());
+    assert_eq!(export["favourites"], json!([]));
+    assert_eq!(export["saved_searches"], json!([]));
+    let categories = export["email_preferences"].as_array().expect("a list");
+    assert_eq!(categories.len(), 6, "{categories:?}");
 
     let sessions = export["sessions"].as_array().expect("a list of sessions");
     assert_eq!(sessions.len(), 3, "{}", export["sessions"]);
