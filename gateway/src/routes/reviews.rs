@@ -227,16 +227,9 @@ async fn write_review(
     Json(request): Json<ReviewRequest>,
 ) -> ApiResult<(StatusCode, Json<ReviewView>)> {
     let id = parse_order_id(&id)?;
-    let draft = ReviewDraft::parse(request.rating, &request.text)?;
-    let review = state.reviews.submit(auth.user.id, id, draft).await?;
-    let view = views(&state, std::slice::from_ref(&review)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            view.into_iter()
-                .next()
-                .ok_or_else(|| ApiError::internal("no view"))?,
-        ),
+        Json(write(&state, auth.user.id, id, request).await?),
     ))
 }
 
@@ -250,26 +243,8 @@ async fn order_reviews(
     auth: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OrderReviewsView>> {
-    let id: OrderId = parse_order_id(&id)?;
-    let me = auth.user.id;
-    let (order, all) = state.reviews.of_order(me, false, id).await?;
-    let visible: Vec<Review> = all
-        .iter()
-        .filter(|r| r.visible_to(Some(me)))
-        .cloned()
-        .collect();
-    let window_closes_at = state.reviews.policy().closes_at(&order);
-    let now = state.clock.now();
-    let mine = all.iter().any(|r| r.author_id == me);
-    let other_side_reviewed = all
-        .iter()
-        .any(|r| r.author_id != me && !r.visible_to(Some(me)));
-    Ok(Json(OrderReviewsView {
-        reviews: views(&state, &visible).await?,
-        window_closes_at,
-        can_review: !mine && window_closes_at.is_some_and(|at| now < at),
-        other_side_reviewed,
-    }))
+    let id = parse_order_id(&id)?;
+    Ok(Json(of_order(&state, auth.user.id, id).await?))
 }
 
 /// The seller's one public reply to the buyer's published review.
@@ -288,13 +263,7 @@ async fn reply_to_review(
     Json(request): Json<ReplyRequest>,
 ) -> ApiResult<Json<ReviewView>> {
     let id = parse_order_id(&id)?;
-    let review = state.reviews.reply(auth.user.id, id, &request.text).await?;
-    let view = views(&state, std::slice::from_ref(&review)).await?;
-    Ok(Json(
-        view.into_iter()
-            .next()
-            .ok_or_else(|| ApiError::internal("no view"))?,
-    ))
+    Ok(Json(reply(&state, auth.user.id, id, request).await?))
 }
 
 /// A gig's published reviews (from its buyers) and its rating.
@@ -382,6 +351,57 @@ async fn page(
         items: views(state, &items).await?,
         next,
     })
+}
+
+// ------------------------------------------------------- shared with `ws`
+
+pub async fn write(
+    state: &AppState,
+    user: UserId,
+    id: OrderId,
+    request: ReviewRequest,
+) -> ApiResult<ReviewView> {
+    let draft = ReviewDraft::parse(request.rating, &request.text)?;
+    let review = state.reviews.submit(user, id, draft).await?;
+    one_view(state, review).await
+}
+
+pub async fn reply(
+    state: &AppState,
+    user: UserId,
+    id: OrderId,
+    request: ReplyRequest,
+) -> ApiResult<ReviewView> {
+    let review = state.reviews.reply(user, id, &request.text).await?;
+    one_view(state, review).await
+}
+
+pub async fn of_order(state: &AppState, me: UserId, id: OrderId) -> ApiResult<OrderReviewsView> {
+    let (order, all) = state.reviews.of_order(me, false, id).await?;
+    let visible: Vec<Review> = all
+        .iter()
+        .filter(|r| r.visible_to(Some(me)))
+        .cloned()
+        .collect();
+    let window_closes_at = state.reviews.policy().closes_at(&order);
+    let now = state.clock.now();
+    let mine = all.iter().any(|r| r.author_id == me);
+    let other_side_reviewed = all
+        .iter()
+        .any(|r| r.author_id != me && !r.visible_to(Some(me)));
+    Ok(OrderReviewsView {
+        reviews: views(state, &visible).await?,
+        window_closes_at,
+        can_review: !mine && window_closes_at.is_some_and(|at| now < at),
+        other_side_reviewed,
+    })
+}
+
+async fn one_view(state: &AppState, review: Review) -> ApiResult<ReviewView> {
+    views(state, std::slice::from_ref(&review))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("no view of the review"))
 }
 
 // ------------------------------------------------------ profiles and gigs

@@ -23,6 +23,7 @@ use crate::routes::notifications::{self, NotificationParams, ReadAllRequest};
 use crate::routes::orders::{
     self, ActionRequest, CheckoutRequest, OfferRequest, OrderListParams, PayRequest,
 };
+use crate::routes::reviews;
 use crate::routes::search::{self, AutocompleteParams, SearchParams};
 use crate::state::AppState;
 use crate::ws::frames::{self, Request};
@@ -52,6 +53,9 @@ pub const KINDS: &[&str] = &[
     "order.pay",
     "order.act",
     "report.file",
+    "review.write",
+    "review.reply",
+    "review.order",
     "notification.list",
     "notification.unread",
     "notification.read",
@@ -203,6 +207,18 @@ async fn carry_out(state: &AppState, user: UserId, kind: &str, data: Value) -> A
                 .await?
                 .ok_or_else(|| crate::error::ApiError::unauthorized("the account is gone"))?;
             json(&crate::admin::sources::file_report(state, &reporter, request).await?)
+        }
+        "review.write" => {
+            let (id, request): (_, reviews::ReviewRequest) = in_order(kind, data)?;
+            json(&reviews::write(state, user, id, request).await?)
+        }
+        "review.reply" => {
+            let (id, request): (_, reviews::ReplyRequest) = in_order(kind, data)?;
+            json(&reviews::reply(state, user, id, request).await?)
+        }
+        "review.order" => {
+            let (id, _): (_, Empty) = in_order(kind, data)?;
+            json(&reviews::of_order(state, user, id).await?)
         }
         "notification.list" => {
             let params: NotificationParams = frames::data(kind, data)?;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::helpers::{eventually, Backend, MotoServer, Reply, TestApp};
 use crate::orders::{act, advance, delivered_order, new_buyer, seller_with_gig, Party};
+use crate::socket::Socket;
 
 backend_tests!(
     reviews_are_double_blind_and_once_per_side,
@@ -19,6 +20,7 @@ backend_tests!(
     the_window_closes_with_reminders_first,
     ratings_and_levels_change_search_results,
     bad_input_changes_nothing,
+    reviews_over_the_socket,
 );
 
 // ---------------------------------------------------------------- DynamoDB
@@ -487,6 +489,93 @@ async fn bad_input_changes_nothing(app: TestApp) {
     app.get_json("/api/v1/users/nobody-here/reviews")
         .await
         .expect_error(404, "not_found");
+}
+
+/// The same operations as socket requests; the notifications arrive live
+/// on both parties' sockets and agree with the notification center.
+async fn reviews_over_the_socket(app: TestApp) {
+    let (seller, gig) = seller_with_gig(&app, "sam").await;
+    let buyer = new_buyer(&app, "bea").await;
+    let order = completed_order(&app, &buyer, &seller, &gig).await;
+    let (mut buyer_live, _) = Socket::connect(&app, &buyer.token).await;
+    let (mut seller_live, _) = Socket::connect(&app, &seller.token).await;
+
+    let written = buyer_live
+        .ok(
+            "review.write",
+            json!({ "order_id": order, "rating": 5, "text": "Spot on." }),
+        )
+        .await;
+    assert_eq!(written["published"], false, "{written}");
+    let waiting = seller_live.event("notification").await;
+    assert_eq!(waiting["data"]["kind"], "review.waiting", "{waiting}");
+    assert_eq!(waiting["data"]["order_id"], order.as_str());
+    let seen = seller_live
+        .ok("review.order", json!({ "order_id": order }))
+        .await;
+    assert_eq!(seen["reviews"], json!([]), "{seen}");
+    assert_eq!(seen["other_side_reviewed"], true);
+    assert_eq!(
+        buyer_live
+            .refused(
+                "review.write",
+                json!({ "order_id": order, "rating": 4, "text": "Again" }),
+            )
+            .await,
+        "conflict"
+    );
+
+    seller_live
+        .ok(
+            "review.write",
+            json!({ "order_id": order, "rating": 4, "text": "Clear brief." }),
+        )
+        .await;
+    for live in [&mut buyer_live, &mut seller_live] {
+        let received = live.event("notification").await;
+        assert_eq!(received["data"]["kind"], "review.received", "{received}");
+    }
+    let both = buyer_live
+        .ok("review.order", json!({ "order_id": order }))
+        .await;
+    assert_eq!(authors(&both).len(), 2, "{both}");
+
+    let replied = seller_live
+        .ok(
+            "review.reply",
+            json!({ "order_id": order, "text": "Thanks!" }),
+        )
+        .await;
+    assert_eq!(replied["reply"]["text"], "Thanks!", "{replied}");
+    let told = buyer_live.event("notification").await;
+    assert_eq!(told["data"]["kind"], "review.reply", "{told}");
+    assert_eq!(
+        buyer_live
+            .refused("review.reply", json!({ "order_id": order, "text": "Me" }))
+            .await,
+        "forbidden"
+    );
+    assert_eq!(
+        buyer_live
+            .refused("review.write", json!({ "rating": 5 }))
+            .await,
+        "validation_failed"
+    );
+    // The notification center holds what the sockets were told.
+    assert_eq!(
+        notification_kinds(&app, &seller)
+            .await
+            .last()
+            .map(String::as_str),
+        Some("review.received")
+    );
+    assert_eq!(
+        notification_kinds(&app, &buyer)
+            .await
+            .last()
+            .map(String::as_str),
+        Some("review.reply")
+    );
 }
 
 /// How long the second review of an order takes to answer: it publishes
