@@ -581,7 +581,13 @@ async fn run_clock(inner: Weak<Inner>) {
 }
 
 async fn run_levels(inner: Weak<Inner>) {
+    // Levels are stored, so a start needs no run of its own: the first one
+    // comes a period later.
     loop {
+        let Some(every) = inner.upgrade().map(|i| i.config.levels_every) else {
+            return;
+        };
+        tokio::time::sleep(every).await;
         let Some(strong) = inner.upgrade() else {
             return;
         };
@@ -589,9 +595,6 @@ async fn run_levels(inner: Weak<Inner>) {
         if let Err(error) = service.recompute_levels().await {
             tracing::warn!(%error, "recomputing seller levels failed, trying at the next run");
         }
-        let every = service.inner.config.levels_every;
-        drop(service);
-        tokio::time::sleep(every).await;
     }
 }
 
