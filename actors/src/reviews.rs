@@ -276,8 +276,8 @@ impl ReviewService {
         self.tell(vec![notice], &source).await;
     }
 
-    /// Reviews became visible: their subjects hear of them, and search
-    /// takes the new ratings before this returns.
+    /// Reviews became visible: their subjects hear of them (once per
+    /// review), and search takes the new ratings before this returns.
     async fn published(&self, reviews: Vec<Review>) {
         let deps = &self.inner.deps;
         let mut notices = Vec::new();
@@ -308,21 +308,16 @@ impl ReviewService {
                     ),
                 ),
             };
-            notices.push(notice(
-                &order,
-                review.subject_id,
-                "review.received",
-                title,
-                body,
-            ));
+            let told = notice(&order, review.subject_id, "review.received", title, body);
+            let source = format!("review:{}:published", review.order_id);
+            notices.push((told, source));
             if review.side == Side::Buyer && !sellers.contains(&order.seller_id) {
                 sellers.push(order.seller_id);
             }
         }
-        let source = reviews
-            .first()
-            .map_or_else(String::new, |r| format!("review:{}:published", r.order_id));
-        self.tell(notices, &source).await;
+        for (told, source) in notices {
+            self.tell(vec![told], &source).await;
+        }
         self.reindex(&sellers).await;
     }
 
