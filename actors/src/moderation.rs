@@ -112,10 +112,7 @@ pub fn order_items(order: &Order, change: OrderChange, refund_minor: Option<i64>
                     Side::Buyer => order.buyer_id,
                     Side::Seller => order.seller_id,
                 }),
-                summary: format!(
-                    "The {} opened a dispute on \"{title}\"",
-                    side_name(opened_by)
-                ),
+                summary: format!("The {} opened a dispute on \"{title}\"", opened_by.as_str()),
                 excerpt: dispute.map(|d| d.reason.clone()),
                 flags: Vec::new(),
                 reporter: None,
@@ -157,11 +154,4 @@ pub fn order_items(order: &Order, change: OrderChange, refund_minor: Option<i64>
         });
     }
     items
-}
-
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Buyer => "buyer",
-        Side::Seller => "seller",
-    }
 }

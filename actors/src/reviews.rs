@@ -245,13 +245,7 @@ impl ReviewService {
 
     /// The seller's level as last computed; `New` before the first run.
     pub async fn level(&self, seller: UserId) -> Result<SellerLevel, StoreError> {
-        Ok(self
-            .inner
-            .deps
-            .levels
-            .level(seller)
-            .await?
-            .map_or(SellerLevel::New, |stored| stored.level))
+        stored_level(&*self.inner.deps.levels, seller).await
     }
 
     // ----------------------------------------------------------- telling
@@ -272,7 +266,7 @@ impl ReviewService {
                 order.terms.title
             ),
         );
-        let source = format!("review:{}:{}:waiting", order.id, side_name(written.side));
+        let source = format!("review:{}:{}:waiting", order.id, written.side.as_str());
         self.tell(vec![notice], &source).await;
     }
 
@@ -521,13 +515,6 @@ impl ReviewService {
     }
 }
 
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Buyer => "buyer",
-        Side::Seller => "seller",
-    }
-}
-
 pub fn level_name(level: SellerLevel) -> &'static str {
     match level {
         SellerLevel::New => "New seller",
@@ -607,10 +594,17 @@ impl crate::indexer::GigSignals for ReviewSignals {
     }
 
     async fn seller_level(&self, seller: UserId) -> Result<SellerLevel, StoreError> {
-        Ok(self
-            .levels
-            .level(seller)
-            .await?
-            .map_or(SellerLevel::New, |stored| stored.level))
+        stored_level(&*self.levels, seller).await
     }
+}
+
+/// The seller's level as last computed; `New` before the first run.
+async fn stored_level(
+    levels: &dyn SellerLevelStore,
+    seller: UserId,
+) -> Result<SellerLevel, StoreError> {
+    Ok(levels
+        .level(seller)
+        .await?
+        .map_or(SellerLevel::New, |stored| stored.level))
 }

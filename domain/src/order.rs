@@ -131,7 +131,21 @@ pub enum Side {
 }
 
 impl Side {
-    fn other(self) -> Side {
+    pub const ALL: [Side; 2] = [Side::Buyer, Side::Seller];
+
+    /// `buyer` or `seller`, as stored and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buyer => "buyer",
+            Side::Seller => "seller",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|side| side.as_str() == s)
+    }
+
+    pub fn other(self) -> Side {
         match self {
             Side::Buyer => Side::Seller,
             Side::Seller => Side::Buyer,

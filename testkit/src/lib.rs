@@ -178,6 +178,45 @@ impl Drop for Service {
     }
 }
 
+/// A `moto_server` (S3 and DynamoDB APIs) on `http://127.0.0.1:<port>`.
+pub fn moto_server() -> Service {
+    let executable = executable("MARKETPLACE_MOTO_SERVER", "moto_server");
+    Service::start(&executable, Duration::from_secs(60), |port, _| {
+        vec![
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]
+    })
+}
+
+/// A `moto_server` that handles one request at a time. moto's DynamoDB
+/// undoes a failed transaction by restoring a copy of the tables taken
+/// before it, which on its threaded server can also undo a concurrent
+/// transaction that succeeded; real DynamoDB isolates them. Serving
+/// requests one by one keeps the races between clients (the stores'
+/// conditional writes still decide them) and removes the one inside moto.
+pub fn moto_server_serial() -> Service {
+    let executable = executable("MARKETPLACE_MOTO_SERVER", "moto_server");
+    // The console script's interpreter has moto installed.
+    let script = std::fs::read_to_string(&executable).expect("read the moto_server script");
+    let python = script
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("#!"))
+        .map(|line| PathBuf::from(line.trim()))
+        .expect("moto_server starts with #!<python>");
+    const SERVE: &str = "import sys\n\
+        from moto.server import DomainDispatcherApplication, create_backend_app\n\
+        from werkzeug.serving import run_simple\n\
+        run_simple('127.0.0.1', int(sys.argv[1]), \
+        DomainDispatcherApplication(create_backend_app), threaded=False)\n";
+    Service::start(&python, Duration::from_secs(60), |port, _| {
+        vec!["-c".into(), SERVE.into(), port.to_string()]
+    })
+}
+
 /// A localstripe (a local stand-in for Stripe's API) with an empty store,
 /// on `http://127.0.0.1:<port>/`; API keys are any `sk_test_...`.
 pub fn localstripe() -> Service {

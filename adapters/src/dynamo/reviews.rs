@@ -134,15 +134,8 @@ fn order_pk(order: OrderId) -> String {
     format!("ORDER#{order}")
 }
 
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Buyer => "buyer",
-        Side::Seller => "seller",
-    }
-}
-
 fn review_sk(side: Side) -> String {
-    format!("REVIEW#{}", side_name(side))
+    format!("REVIEW#{}", side.as_str())
 }
 
 fn subject_key(subject: RatingSubject) -> String {
@@ -176,7 +169,7 @@ fn listed_sk(published_us: i64, order: OrderId) -> String {
 }
 
 fn hidden_sk(closes_us: i64, order: OrderId, side: Side) -> String {
-    format!("{}#{order}#{}", sortable(closes_us), side_name(side))
+    format!("{}#{order}#{}", sortable(closes_us), side.as_str())
 }
 
 /// An instant as stored: whole microseconds.
@@ -191,7 +184,7 @@ fn review_item(review: &Review) -> Item {
         ("pk", s(order_pk(review.order_id))),
         ("sk", s(review_sk(review.side))),
         ("order_id", s(review.order_id.to_string())),
-        ("side", s(side_name(review.side))),
+        ("side", s(review.side.as_str())),
         ("author_id", s(review.author_id.to_string())),
         ("subject_id", s(review.subject_id.to_string())),
         ("rating", n(i64::from(review.rating.get()))),
@@ -223,11 +216,8 @@ fn get_opt_time(item: &Item, name: &str) -> Result<Option<DateTime<Utc>>, StoreE
 
 fn review_from(item: &Item) -> Result<Review, StoreError> {
     let what = "reading a stored review";
-    let side = match get_s(item, "side")? {
-        "buyer" => Side::Buyer,
-        "seller" => Side::Seller,
-        other => return Err(backend(what, format!("unknown side {other:?}"))),
-    };
+    let side = get_s(item, "side")?;
+    let side = Side::parse(side).ok_or_else(|| backend(what, format!("unknown side {side:?}")))?;
     let rating = get_n(item, "rating")?;
     let rating =
         Stars::new(rating).ok_or_else(|| backend(what, format!("{rating} is not 1 to 5 stars")))?;
@@ -522,7 +512,7 @@ impl ReviewStore for DynamoReviewStore {
     #[tracing::instrument(
         level = "debug",
         skip_all,
-        fields(order_id = %review.order_id, side = side_name(review.side)),
+        fields(order_id = %review.order_id, side = review.side.as_str()),
         err(level = "debug")
     )]
     async fn submit(&self, review: &Review, now: DateTime<Utc>) -> Result<Vec<Review>, StoreError> {
@@ -575,7 +565,7 @@ impl ReviewStore for DynamoReviewStore {
                         // Still hidden and due: the next run takes it.
                         tracing::warn!(
                             order_id = %review.order_id,
-                            side = side_name(review.side),
+                            side = review.side.as_str(),
                             "due review still contended, left for the next run"
                         );
                     }

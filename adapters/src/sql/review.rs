@@ -96,7 +96,7 @@ impl TryFrom<ReviewRow> for Review {
         };
         Ok(Review {
             order_id: OrderId::from_uuid(row.order_id),
-            side: parse_side(&row.side).ok_or_else(|| corrupt("unknown side"))?,
+            side: Side::parse(&row.side).ok_or_else(|| corrupt("unknown side"))?,
             author_id: UserId::from_uuid(row.author_id),
             subject_id: UserId::from_uuid(row.subject_id),
             gig_id: row.gig_id.map(GigId::from_uuid),
@@ -107,28 +107,6 @@ impl TryFrom<ReviewRow> for Review {
             published_at: row.published_at,
             reply,
         })
-    }
-}
-
-fn side_str(side: Side) -> &'static str {
-    match side {
-        Side::Buyer => "buyer",
-        Side::Seller => "seller",
-    }
-}
-
-fn parse_side(side: &str) -> Option<Side> {
-    match side {
-        "buyer" => Some(Side::Buyer),
-        "seller" => Some(Side::Seller),
-        _ => None,
-    }
-}
-
-fn other_side(side: Side) -> Side {
-    match side {
-        Side::Buyer => Side::Seller,
-        Side::Seller => Side::Buyer,
     }
 }
 
@@ -197,7 +175,7 @@ impl ReviewStore for SqlStore {
             }
             let inserted = sqlx::query(INSERT)
                 .bind(order_id)
-                .bind(side_str(review.side))
+                .bind(review.side.as_str())
                 .bind(review.author_id.as_uuid())
                 .bind(review.subject_id.as_uuid())
                 .bind(review.gig_id.map(|id| id.as_uuid()))
@@ -217,7 +195,7 @@ impl ReviewStore for SqlStore {
                 "SELECT published_at FROM reviews WHERE order_id = $1 AND side = $2",
             )
             .bind(order_id)
-            .bind(side_str(other_side(review.side)))
+            .bind(review.side.other().as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(store_error)?;
@@ -238,7 +216,7 @@ impl ReviewStore for SqlStore {
             rows
         });
         let mut published = into_reviews(rows)?;
-        published.sort_by_key(|review| side_str(review.side));
+        published.sort_by_key(|review| review.side.as_str());
         Ok(published)
     }
 
@@ -272,7 +250,7 @@ impl ReviewStore for SqlStore {
             (
                 review.window_closes_at,
                 review.order_id,
-                side_str(review.side),
+                review.side.as_str(),
             )
         });
         Ok(published)

@@ -101,44 +101,16 @@ pub(crate) struct MotoServer {
 
 impl MotoServer {
     pub(crate) fn start() -> Self {
-        let executable = service::executable("MARKETPLACE_MOTO_SERVER", "moto_server");
-        let service = Service::start(&executable, Duration::from_secs(60), |port, _| {
-            vec![
-                "-H".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                port.to_string(),
-            ]
-        });
-        MotoServer { service }
+        MotoServer {
+            service: service::moto_server(),
+        }
     }
 
-    /// A `moto_server` that handles one request at a time. moto's
-    /// DynamoDB undoes a failed transaction by restoring a copy of the
-    /// tables taken before it, which on its threaded server can also undo
-    /// a concurrent transaction that succeeded; real DynamoDB isolates
-    /// them. Serving requests one by one keeps the races between clients
-    /// (the store's conditional writes still decide them) and removes the
-    /// one inside moto.
+    /// One request at a time (see [`service::moto_server_serial`]).
     pub(crate) fn start_serial() -> Self {
-        let executable = service::executable("MARKETPLACE_MOTO_SERVER", "moto_server");
-        // The console script's interpreter has moto installed.
-        let script = std::fs::read_to_string(&executable).expect("read the moto_server script");
-        let python = script
-            .lines()
-            .next()
-            .and_then(|line| line.strip_prefix("#!"))
-            .map(|line| std::path::PathBuf::from(line.trim()))
-            .expect("moto_server starts with #!<python>");
-        const SERVE: &str = "import sys\n\
-            from moto.server import DomainDispatcherApplication, create_backend_app\n\
-            from werkzeug.serving import run_simple\n\
-            run_simple('127.0.0.1', int(sys.argv[1]), \
-            DomainDispatcherApplication(create_backend_app), threaded=False)\n";
-        let service = Service::start(&python, Duration::from_secs(60), |port, _| {
-            vec!["-c".into(), SERVE.into(), port.to_string()]
-        });
-        MotoServer { service }
+        MotoServer {
+            service: service::moto_server_serial(),
+        }
     }
 
     pub(crate) fn endpoint(&self) -> String {

@@ -101,13 +101,6 @@ pub struct DisputeView {
     pub opened_at: DateTime<Utc>,
 }
 
-fn side(side: Side) -> &'static str {
-    match side {
-        Side::Buyer => "buyer",
-        Side::Seller => "seller",
-    }
-}
-
 /// An order as its buyer, its seller and admins see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
@@ -197,12 +190,12 @@ pub fn order_view(order: &Order) -> OrderView {
             requested_at: e.requested_at,
         }),
         cancellation: order.cancellation.as_ref().map(|c| CancellationView {
-            requested_by: side(c.by),
+            requested_by: c.by.as_str(),
             reason: c.reason.clone(),
             requested_at: c.requested_at,
         }),
         dispute: order.dispute.as_ref().map(|d| DisputeView {
-            opened_by: side(d.opened_by),
+            opened_by: d.opened_by.as_str(),
             reason: d.reason.clone(),
             opened_at: d.opened_at,
         }),

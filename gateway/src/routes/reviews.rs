@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use domain::account::Username;
 use domain::error::ErrorCode;
 use domain::ids::{OrderId, UserId};
-use domain::order::Side;
 use domain::review::{
     RatingSubject, RatingSummary, Review, ReviewCursor, ReviewDraft, ReviewError, SellerLevel,
 };
@@ -87,13 +86,6 @@ pub struct ReviewView {
     pub reply: Option<ReplyView>,
 }
 
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Buyer => "buyer",
-        Side::Seller => "seller",
-    }
-}
-
 /// Views of `reviews`, with their authors' usernames.
 async fn views(state: &AppState, reviews: &[Review]) -> ApiResult<Vec<ReviewView>> {
     let mut names: HashMap<UserId, Option<String>> = HashMap::new();
@@ -112,7 +104,7 @@ async fn views(state: &AppState, reviews: &[Review]) -> ApiResult<Vec<ReviewView
         .iter()
         .map(|r| ReviewView {
             order_id: r.order_id.as_uuid(),
-            side: side_name(r.side),
+            side: r.side.as_str(),
             author_id: r.author_id.as_uuid(),
             author_username: names.get(&r.author_id).cloned().flatten(),
             subject_id: r.subject_id.as_uuid(),

@@ -107,32 +107,22 @@ pub fn media_of(chosen: &[Media]) -> Media {
     chosen.first().copied().unwrap_or(Media::Local)
 }
 
-/// Where the S3 tests find `moto_server` (PyPI `moto[server]`), if not in
-/// `<workspace>/.venv-services/bin`, where `scripts/test.sh` installs it.
-pub const MOTO_SERVER_VAR: &str = "MARKETPLACE_MOTO_SERVER";
-/// How long `moto_server` may take to accept connections.
-const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A `moto_server` on a free loopback port; killed on drop.
+/// A `moto_server` (PyPI `moto[server]`, from `MARKETPLACE_MOTO_SERVER` or
+/// `<workspace>/.venv-services/bin`, where `scripts/test.sh` installs it) on
+/// a free loopback port; killed on drop. Fails, never skips, when the
+/// executable is missing.
 pub struct MotoServer(testkit::Service);
 
 impl MotoServer {
-    /// Starts it and waits (bounded) until it accepts connections. Fails,
-    /// never skips, when the executable is missing.
+    /// Starts it and waits (bounded) until it accepts connections.
     pub fn start() -> Self {
-        let executable = testkit::executable(MOTO_SERVER_VAR, "moto_server");
-        Self(testkit::Service::start(
-            &executable,
-            MOTO_START_TIMEOUT,
-            |port, _| {
-                vec![
-                    "-H".into(),
-                    "127.0.0.1".into(),
-                    "-p".into(),
-                    port.to_string(),
-                ]
-            },
-        ))
+        Self(testkit::moto_server())
+    }
+
+    /// One request at a time, for DynamoDB transactions that race (see
+    /// [`testkit::moto_server_serial`]).
+    pub fn start_serial() -> Self {
+        Self(testkit::moto_server_serial())
     }
 
     pub fn endpoint(&self) -> String {
